@@ -1,0 +1,38 @@
+"""Storage backends behind one interface, and the plain types they store."""
+
+from indexes.base import IndexWriter, VectorIndex
+from indexes.errors import (
+    ConfigError,
+    IndexLockedError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    RagError,
+)
+from indexes.types import Chunk, FileRecord, Hit, IndexInfo
+
+__all__ = [
+    "Chunk",
+    "ConfigError",
+    "FileRecord",
+    "Hit",
+    "IndexInfo",
+    "IndexLockedError",
+    "IndexMismatchError",
+    "IndexNotFoundError",
+    "IndexWriter",
+    "RagError",
+    "VectorIndex",
+    "open_index",
+]
+
+
+def open_index(location: str) -> VectorIndex:
+    """The backend for a location: a directory (FAISS) or a postgresql:// URL."""
+    if location.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            "PostgreSQL indexes are not supported by this version of rag; "
+            "use a directory path for the embedded FAISS index."
+        )
+    from indexes.faiss_index import FaissIndex
+
+    return FaissIndex(location)

@@ -1,0 +1,109 @@
+"""The one interface every index backend implements.
+
+A backend implements `info`, `manifest`, `search_many`, `count` and `writer`; the base
+class derives single-query search and the model check.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from typing import Any
+
+import numpy as np
+
+from indexes.errors import IndexMismatchError
+from indexes.types import Chunk, FileRecord, Hit, IndexInfo
+
+
+class IndexWriter(ABC):
+    """Changes made inside one `with index.writer(info) as w:` block commit together."""
+
+    @abstractmethod
+    def remove_files(self, paths: list[str]) -> None:
+        """Delete these files' chunks and manifest entries."""
+
+    @abstractmethod
+    def add_chunks(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        """Store chunks with their (normalized float32) vectors, one row each."""
+
+    @abstractmethod
+    def record_files(self, files: list[FileRecord]) -> None:
+        """Record files as ingested at the given content hash, or as failed (`error` set)."""
+
+
+class VectorIndex(ABC):
+    """A store of chunks, their vectors and the manifest of the files they came from."""
+
+    location: str
+
+    @abstractmethod
+    def info(self) -> IndexInfo | None:
+        """What built this index, or None for an index never written to."""
+
+    @abstractmethod
+    def manifest(self) -> dict[str, FileRecord]:
+        """The ingested files, by path."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """Number of chunks stored."""
+
+    @abstractmethod
+    def search_many(
+        self, vectors: np.ndarray, k: int, where: dict[str, Any] | None = None
+    ) -> list[list[Hit]]:
+        """Top-k hits for each query vector, best first."""
+
+    @abstractmethod
+    def writer(self, info: IndexInfo) -> AbstractContextManager[IndexWriter]:
+        """An exclusive, atomic write session; raises IndexLockedError if one is open."""
+
+    def close(self) -> None:
+        """Release files and connections; using the index again reopens them."""
+
+    def search(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[Hit]:
+        return self.search_many(np.asarray(vector, dtype=np.float32).reshape(1, -1), k, where)[0]
+
+    def check_model(self, embedding_model: str, dimension: int | None = None) -> None:
+        """Refuse an embedder other than the one that built the index."""
+        info = self.info()
+        if info is None:
+            return
+        if info.embedding_model != embedding_model or dimension not in (None, info.dimension):
+            configured = f"{embedding_model!r}" + (f" (dimension {dimension})" if dimension else "")
+            raise IndexMismatchError(
+                f"The index at {self.location} was built with embedding model "
+                f"{info.embedding_model!r} (dimension {info.dimension}), but the configured "
+                f"model is {configured}. Set "
+                f"embedding_model = {info.embedding_model!r} (RAG_EMBEDDING_MODEL) to use this "
+                f"index, or ingest into a new index with --index PATH."
+            )
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def matches(chunk: Chunk, where: dict[str, Any] | None) -> bool:
+    """Metadata filter shared by backends that filter in Python.
+
+    Keys: `path` (a glob), `section` (a title anywhere in the section path), or any
+    metadata key (equality).
+    """
+    if not where:
+        return True
+    from fnmatch import fnmatchcase
+
+    for key, wanted in where.items():
+        if key == "path":
+            if not fnmatchcase(chunk.path, str(wanted)):
+                return False
+        elif key == "section":
+            if wanted not in chunk.section:
+                return False
+        elif chunk.metadata.get(key) != wanted:
+            return False
+    return True

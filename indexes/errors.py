@@ -1,0 +1,56 @@
+"""The one error hierarchy of rag. Every message says what went wrong and what to do."""
+
+
+class RagError(Exception):
+    """Base of every error rag raises on purpose."""
+
+
+class ConfigError(RagError):
+    """A setting is missing or invalid."""
+
+
+class MissingExtraError(RagError, ImportError):
+    """An optional dependency is not installed; the message names the extra."""
+
+    def __init__(self, package: str, extra: str):
+        super().__init__(
+            f"{package} is not installed. Install it with: pip install 'rag[{extra}]'"
+        )
+
+
+def require(module: str, extra: str):
+    """Import `module` or raise MissingExtraError naming the extra that provides it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(module, extra) from exc
+
+
+class IndexError_(RagError):
+    """Base for index problems (named with a trailing underscore to keep the builtin)."""
+
+
+class IndexNotFoundError(IndexError_):
+    """No index exists at the given location."""
+
+
+class IndexMismatchError(IndexError_):
+    """The index was built with another embedding model or dimension."""
+
+
+class IndexLockedError(IndexError_):
+    """Another process is writing to the index."""
+
+
+class ModelNotFoundError(RagError):
+    """A model is not available locally (nothing is downloaded at run time)."""
+
+
+class LLMError(RagError):
+    """The language model could not produce an answer."""
+
+
+class ParseError(RagError):
+    """A file could not be parsed into text."""

@@ -1,0 +1,278 @@
+"""The ingest pipeline on Ray Data: parse and chunk in parallel tasks, embed in an actor
+pool that loads the model once, write everything in one atomic index commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Any
+
+import numpy as np
+
+from indexes.base import VectorIndex
+from indexes.errors import RagError, require
+from indexes.types import Chunk, FileRecord, IndexInfo
+from pipelines.chunk import ChunkingConfig, chunk_document, embed_text
+from pipelines.discover import DEFAULT_EXTENSIONS, Failure, SourceFile, plan
+from pipelines.embed import canonical_name, load_embedder
+from pipelines.parse import parse
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    embedding_model: str = "all-MiniLM-L6-v2"
+    chunking: ChunkingConfig = ChunkingConfig()
+    extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
+    source_url: str | None = None
+    embed_batch_size: int = 32
+    embed_actors: int = 1
+    embed_threads: int | None = None
+    parse_batch_size: int = 4
+    num_cpus: int | None = None
+    progress: bool = True
+
+
+@dataclass
+class IngestReport:
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[Failure] = field(default_factory=list)
+    chunks_written: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "new": self.new,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": [f.to_dict() for f in self.failed],
+            "chunks_written": self.chunks_written,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def source_url(template: str | None, relpath: str, anchor: str | None) -> str | None:
+    """`{path}` is the file's path relative to the ingest root, without its extension."""
+    if not template:
+        return None
+    url = template.replace("{path}", str(PurePath(relpath).with_suffix("")))
+    return f"{url}#{anchor}" if anchor else url
+
+
+def parse_and_chunk(path: str, abspath: str, relpath: str, options: IngestOptions) -> tuple[str, list[Chunk]]:
+    """One file to its chunks, and the hash of the bytes actually read. Raises RagError/OSError."""
+    with open(abspath, "rb") as fh:
+        data = fh.read()
+    digest = hashlib.sha256(data).hexdigest()  # hash what we parse, not what discovery saw
+    document = parse(path, data)
+    embedder = load_embedder(options.embedding_model)
+    chunks = chunk_document(path, document, embedder.count_tokens, embedder.max_tokens, options.chunking)
+    if options.source_url:
+        chunks = [
+            Chunk(**{**c.__dict__, "url": source_url(options.source_url, relpath, c.anchor)}) for c in chunks
+        ]
+    return digest, chunks
+
+
+_COLUMNS = ("path", "hash", "error", "text", "position", "title", "section", "anchor", "url", "embed_text")
+
+
+def _parse_batch(batch: dict[str, np.ndarray], options: IngestOptions) -> dict[str, np.ndarray]:
+    import json
+
+    rows: dict[str, list] = {name: [] for name in _COLUMNS}
+
+    def emit(**values):
+        for name in _COLUMNS:
+            rows[name].append(values.get(name, ""))
+
+    for path, abspath, relpath in zip(batch["path"], batch["abspath"], batch["relpath"]):
+        try:
+            digest, chunks = parse_and_chunk(str(path), str(abspath), str(relpath), options)
+            if not chunks:
+                raise RagError("no text found")
+        except (RagError, OSError, ValueError, UnicodeError) as exc:
+            emit(path=path, error=str(exc) or type(exc).__name__, position=-1)
+            continue
+        except Exception as exc:  # a parser bug must not kill a 2,500-file import
+            log.exception("unexpected error parsing %s", path)
+            emit(path=path, error=f"unexpected {type(exc).__name__}: {exc}", position=-1)
+            continue
+        for c in chunks:
+            emit(path=path, hash=digest, text=c.text, position=c.position, title=c.title or "",
+                 section=json.dumps(list(c.section)), anchor=c.anchor or "", url=c.url or "",
+                 embed_text=embed_text(c))
+    out = {name: np.asarray(values, dtype=object) for name, values in rows.items()}
+    out["position"] = np.asarray(rows["position"], dtype=np.int64)
+    return out
+
+
+class _EmbedActor:
+    """Loads the embedding model once per actor; embeds the batches it is given."""
+
+    def __init__(self, model: str, device: str | None, batch_size: int, threads: int | None):
+        self.embedder = load_embedder(model, device, batch_size, threads)
+        self.embedder.warm_up()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        ok = batch["error"] == ""
+        vectors = np.zeros((len(ok), self.embedder.dimension), dtype=np.float32)
+        if ok.any():
+            vectors[ok] = self.embedder.embed_documents([str(t) for t in batch["embed_text"][ok]])
+        batch["vector"] = vectors
+        return batch
+
+
+def ensure_ray(num_cpus: int | None = None, progress: bool = True):
+    """Start (or join, when RAY_ADDRESS is set) Ray quietly; harmless when already started."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")
+    ray = require("ray", "ray")
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = dict(
+            include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
+            ignore_reinit_error=True,
+        )
+        if os.environ.get("RAY_ADDRESS"):
+            ray.init(address=os.environ["RAY_ADDRESS"], **kwargs)
+        else:
+            ray.init(num_cpus=num_cpus, **kwargs)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = progress
+    context.print_on_execution_start = False
+    return ray
+
+
+def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = IngestOptions()) -> IngestReport:
+    """Bring `index` up to date with the files under `paths`. Atomic: all or nothing."""
+    started = time.perf_counter()
+    model = canonical_name(options.embedding_model)
+    index.check_model(model)  # fail before any work, not after embedding
+    manifest = index.manifest()
+    todo_plan = plan(paths, manifest, options.extensions)
+    report = IngestReport(
+        new=0, changed=0, unchanged=len(todo_plan.unchanged),
+        removed=sum(1 for p in todo_plan.removed if not manifest[p].error),
+        failed=list(todo_plan.failed),
+    )
+    if not todo_plan.todo and not todo_plan.removed:
+        report.seconds = time.perf_counter() - started
+        return report
+
+    changed = {f.path for f in todo_plan.changed}
+    counts: dict[str, int] = {}
+    hashes: dict[str, str] = {}
+    failures: dict[str, str] = {}
+    new_info = IndexInfo(model, 0, options.chunking.to_dict(), _version())  # dimension: from the vectors
+    with index.writer(new_info) as writer:  # lock first: a second writer fails before any work
+        writer.remove_files(todo_plan.removed)
+        if todo_plan.todo:
+            for batch in _run_pipeline(todo_plan.todo, paths, options):
+                _write_batch(writer, batch, changed, counts, hashes, failures)
+        writer.record_files([FileRecord(p, hashes[p], n) for p, n in counts.items()])
+        # Remember failures of new files so an unchanged bad file is not parsed again;
+        # a changed file that fails keeps its previous, good version.
+        writer.record_files([
+            FileRecord(f.path, f.hash, 0, failures[f.path])
+            for f in todo_plan.todo if f.path in failures and f.path not in changed
+        ])
+    for f in todo_plan.todo:
+        if f.path in failures:
+            report.failed.append(Failure(f.path, failures[f.path]))
+        elif f.path in changed:
+            report.changed += 1
+        else:
+            report.new += 1
+    report.chunks_written = sum(counts.values())
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _write_batch(writer, batch, changed, counts, hashes, failures) -> None:
+    import json
+
+    good = batch["error"] == ""
+    for path, error in zip(batch["path"][~good], batch["error"][~good]):
+        failures[str(path)] = str(error)
+    if not good.any():
+        return
+    fresh = sorted({str(p) for p in batch["path"][good]} - counts.keys())
+    writer.remove_files([p for p in fresh if p in changed])  # replaced only once parsed
+    chunks = []
+    for i in np.flatnonzero(good):
+        path = str(batch["path"][i])
+        counts[path] = counts.get(path, 0) + 1
+        hashes[path] = str(batch["hash"][i])
+        chunks.append(Chunk(
+            path=path, text=str(batch["text"][i]), position=int(batch["position"][i]),
+            title=str(batch["title"][i]) or None, section=tuple(json.loads(batch["section"][i])),
+            anchor=str(batch["anchor"][i]) or None, url=str(batch["url"][i]) or None,
+        ))
+    writer.add_chunks(chunks, batch["vector"][good])
+
+
+def _run_pipeline(files: list[SourceFile], roots: list[str], options: IngestOptions):
+    ray = ensure_ray(options.num_cpus, options.progress)
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    items = [{"path": f.path, "abspath": f.abspath, "relpath": _relpath(f, roots)} for f in files]
+    ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 64)))
+    ds = ds.map_batches(
+        _parse_batch, fn_kwargs={"options": options}, batch_size=options.parse_batch_size,
+        batch_format="numpy",
+    )
+    with warnings.catch_warnings():
+        # max_restarts=0: a crashed actor fails the (atomic) run instead of being
+        # restarted from object-store arguments; Ray files it under deprecated kwargs.
+        warnings.simplefilter("ignore")
+        ds = _embed_stage(ray, ds, options, gpus)
+    yield from ds.iter_batches(batch_size=None, batch_format="numpy")
+
+
+def _embed_stage(ray, ds, options: IngestOptions, gpus: int):
+    return ds.map_batches(
+        _EmbedActor,
+        fn_constructor_kwargs={
+            "model": options.embedding_model,
+            "device": "cuda" if gpus else None,
+            "batch_size": options.embed_batch_size,
+            "threads": options.embed_threads or (None if gpus else os.cpu_count()),
+        },
+        batch_size=options.embed_batch_size * 4,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=min(options.embed_actors, gpus) if gpus else options.embed_actors),
+        num_gpus=1 if gpus else 0,
+        max_restarts=0,
+    )
+
+
+def _relpath(f: SourceFile, roots: list[str]) -> str:
+    from pathlib import Path
+
+    for root in roots:
+        base = Path(root).absolute()
+        if base.is_dir():
+            try:
+                return str(Path(f.abspath).relative_to(base))
+            except ValueError:
+                continue
+    return Path(f.abspath).name
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("rag")
+    except Exception:
+        return "0"

@@ -1,0 +1,75 @@
+"""One typed config: defaults, then a TOML file, then RAG_* environment variables, then
+explicit arguments. Secrets come from the environment and are never serialized."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from indexes.errors import ConfigError
+from pipelines.discover import DEFAULT_EXTENSIONS
+
+ENV_PREFIX = "RAG_"
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # where
+    index: str = Field(".rag", description="Index location: a directory (FAISS).")
+    # ingestion
+    embedding_model: str = Field("all-MiniLM-L6-v2", description="Bundled model name or a local sentence-transformers directory.")
+    chunk_tokens: int = Field(256, ge=16, description="Chunk size in the embedder's tokens (capped at its maximum).")
+    chunk_overlap: int = Field(32, ge=0, description="Overlap between consecutive chunks, in tokens.")
+    extensions: list[str] = Field(list(DEFAULT_EXTENSIONS), description="File types to ingest.")
+    source_url: str | None = Field(None, description="URL template for sources, e.g. https://site/{path}.html")
+    embed_batch_size: int = Field(32, ge=1)
+    embed_actors: int = Field(1, ge=1, description="Embedding actors in the Ray Data pool.")
+    # retrieval and answering
+    top_k: int = Field(5, ge=1, description="Chunks retrieved per question.")
+    context_tokens: int = Field(1200, ge=64, description="Budget for context blocks in the answer prompt, in the LLM's tokens.")
+    prompt: str = Field("answer", description="Answer prompt template name.")
+    prompts_dir: str | None = Field(None, description="Directory with your own prompt templates.")
+    # the LLM
+    llm_backend: Literal["auto", "local", "openai", "fake"] = Field(
+        "auto", description="auto: an OpenAI-compatible endpoint when llm_base_url is set, else the local model."
+    )
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1")
+    llm_model: str | None = Field(None, description="Model name at the endpoint.")
+    llm_api_key: SecretStr | None = Field(None, exclude=True, description="Read from RAG_LLM_API_KEY; never stored.")
+    llm_local_model: str | None = Field(None, description="GGUF file for the embedded model (default: bundled SmolLM2-135M-Instruct).")
+    llm_context: int = Field(4096, ge=512, description="Context window of the local model, in tokens.")
+    llm_max_tokens: int = Field(256, ge=1, description="Longest answer, in tokens.")
+    llm_temperature: float = Field(0.0, ge=0.0, le=2.0)
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds before an endpoint call is abandoned.")
+    llm_max_retries: int = Field(3, ge=0)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None, **overrides: Any) -> "Config":
+        """Defaults < TOML (`path`, RAG_CONFIG, or ./rag.toml) < RAG_* environment < overrides (None ignored)."""
+        values: dict[str, Any] = {}
+        path = path or os.environ.get("RAG_CONFIG") or ("rag.toml" if Path("rag.toml").exists() else None)
+        if path:
+            try:
+                with open(path, "rb") as fh:
+                    data = tomllib.load(fh)
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"Cannot read config file {path}: {exc}") from None
+            values.update(data.get("rag", data))
+        for name, field in cls.model_fields.items():
+            raw = os.environ.get(ENV_PREFIX + name.upper())
+            if raw is not None and raw != "":
+                values[name] = raw.split(",") if field.annotation == list[str] else raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise ConfigError(f"Invalid configuration: {exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Round-trips through `Config(**d)`; the API key is left out."""
+        return self.model_dump(mode="json")

@@ -1,0 +1,80 @@
+"""What `Assistant.ask` returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from indexes.types import Hit
+
+
+@dataclass(frozen=True)
+class Source:
+    """A context block given to the model: where it comes from and what it says."""
+
+    n: int  # its number in the prompt, as cited: [n]
+    path: str
+    url: str | None
+    title: str | None
+    section: tuple[str, ...]
+    score: float
+    text: str
+    cited: bool = False
+
+    @classmethod
+    def from_hit(cls, n: int, hit: Hit) -> "Source":
+        c = hit.chunk
+        return cls(n, c.path, c.url, c.title, c.section, hit.score, c.text)
+
+    @property
+    def location(self) -> str:
+        return self.url or self.path
+
+    def to_dict(self, snippet: int = 300) -> dict[str, Any]:
+        text = self.text if len(self.text) <= snippet else self.text[:snippet].rstrip() + "…"
+        return {
+            "n": self.n, "path": self.path, "url": self.url, "title": self.title,
+            "section": list(self.section), "score": round(self.score, 4), "text": text,
+            "cited": self.cited,
+        }
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
+
+
+@dataclass
+class Answer:
+    id: str
+    question: str
+    text: str
+    sources: list[Source]  # the cited sources (all context sources if the model cited none)
+    retrieved: list[Source]  # every source given to the model, in rank order
+    usage: Usage = field(default_factory=Usage)
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    model: str = ""
+    prompt: str = ""
+    cost_usd: float = 0.0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "id": self.id,
+            "question": self.question,
+            "answer": self.text,
+            "sources": [s.to_dict() for s in self.sources],
+            "retrieved": [s.to_dict() for s in self.retrieved],
+            "usage": self.usage.to_dict(),
+            "latency_ms": {k: round(v, 1) for k, v in self.latency_ms.items()},
+            "model": self.model,
+            "prompt": self.prompt,
+            "cost_usd": self.cost_usd,
+        }
+        if self.error is not None:
+            data["error"] = self.error
+        return data
