@@ -30,7 +30,7 @@ class Document:
 def slugify(title: str) -> str:
     """The Sphinx/MyST-style id of a section title: lowercase words joined by hyphens."""
     text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    text = re.sub(r"[`*_]", "", text.lower())
+    text = re.sub(r"[`*]", "", text.lower())
     text = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
     return text or "section"
 

@@ -31,7 +31,7 @@ class Config(BaseModel):
     embed_actors: int = Field(1, ge=1, description="Embedding actors in the Ray Data pool.")
     # retrieval and answering
     top_k: int = Field(5, ge=1, description="Chunks retrieved per question.")
-    context_tokens: int = Field(1200, ge=64, description="Budget for context blocks in the answer prompt, in the LLM's tokens.")
+    context_tokens: int = Field(1200, ge=16, description="Budget for context blocks in the answer prompt, in the LLM's tokens.")
     prompt: str = Field("answer", description="Answer prompt template name.")
     prompts_dir: str | None = Field(None, description="Directory with your own prompt templates.")
     # the LLM

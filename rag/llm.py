@@ -174,6 +174,7 @@ class OpenAIChat(ChatModel):
             try:
                 pieces: list[str] = []
                 usage: dict = {}
+                done = False
                 with self.client.stream("POST", url, json=body) as response:
                     self._check(response)
                     for line in response.iter_lines():
@@ -181,6 +182,7 @@ class OpenAIChat(ChatModel):
                             continue
                         data = line[5:].strip()
                         if data == "[DONE]":
+                            done = True
                             break
                         try:
                             event = json.loads(data)
@@ -193,6 +195,8 @@ class OpenAIChat(ChatModel):
                                 started = True
                                 pieces.append(delta)
                                 yield delta
+                if not done:
+                    raise httpx.RemoteProtocolError("the stream ended without [DONE]")
                 text = "".join(pieces)
                 yield Completion(
                     text, int(usage.get("prompt_tokens") or self._estimate(messages)),

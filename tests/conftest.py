@@ -1,0 +1,69 @@
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# Nothing may come from a model hub during tests.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+for name in list(os.environ):
+    if name.startswith("RAG_"):
+        del os.environ[name]
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """An isolated working directory (the default index .rag/ lands here)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def docs(workdir):
+    """A copy of the fixture documents at ./docs in the working directory."""
+    target = workdir / "docs"
+    shutil.copytree(FIXTURES / "docs", target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray instance for every in-process Ray test (starting Ray takes seconds)."""
+    from pipelines.ingest import ensure_ray
+
+    ray = ensure_ray(num_cpus=2, progress=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    from pipelines.embed import load_embedder
+
+    embedder = load_embedder("all-MiniLM-L6-v2")
+    embedder.warm_up()
+    return embedder
+
+
+def write_chunks(index, embedder, chunks_by_path, model_name=None):
+    """Put chunks straight into an index (no Ray), for fast tests of what reads it."""
+    from indexes import FileRecord, IndexInfo
+
+    info = IndexInfo(model_name or embedder.name, embedder.dimension, {}, "test")
+    with index.writer(info) as w:
+        for path, chunks in chunks_by_path.items():
+            w.remove_files([path])
+            vectors = embedder.embed_documents([c.text for c in chunks])
+            w.add_chunks(chunks, vectors)
+            w.record_files([FileRecord(path, f"hash-{path}", len(chunks))])
+    return index
+
+
+def unit(v):
+    v = np.asarray(v, dtype=np.float32)
+    return v / np.linalg.norm(v)

@@ -1,0 +1,101 @@
+import pytest
+
+from indexes import Chunk, IndexNotFoundError
+from indexes.faiss_index import FaissIndex
+from pipelines.embed import HashEmbedder
+from rag import Answer, Assistant, Config
+from rag.assistant import cited_numbers
+from rag.errors import LLMError
+from rag.llm import ChatModel, Completion, ScriptedChat
+from tests.conftest import write_chunks
+
+E = HashEmbedder()
+
+
+@pytest.fixture
+def index(tmp_path):
+    idx = FaissIndex(tmp_path / "idx")
+    write_chunks(idx, E, {
+        "docs/upgrade.md": [Chunk("docs/upgrade.md", "To upgrade wombat run wombat self-update", 0, "Wombat", ("Wombat", "Upgrading"), "upgrading")],
+        "docs/storage.md": [Chunk("docs/storage.md", "The glacier backend retries uploads five times", 0, "Storage", ("Storage",), "storage", "https://x/storage.html#storage")],
+        "docs/faq.md": [Chunk("docs/faq.md", "Thumbnails are generated lazily by wombat thumbs", 0, "FAQ", ("FAQ",), "faq")],
+    })
+    return idx
+
+
+def assistant(index, reply="Run self-update [1].", **config):
+    return Assistant(Config(embedding_model="fake-hash", **config), index=index, embedder=E, llm=ScriptedChat(reply))
+
+
+def test_ask_returns_cited_sources_usage_latency_and_prompt_version(index):
+    a = assistant(index).ask("how to upgrade wombat")
+    assert a.text == "Run self-update [1]."
+    assert [(s.n, s.path, s.cited) for s in a.sources] == [(1, "docs/upgrade.md", True)]
+    assert len(a.retrieved) == 3 and [s.cited for s in a.retrieved] == [True, False, False]
+    assert a.usage.completion_tokens == 3 and a.usage.prompt_tokens > 0
+    assert set(a.latency_ms) == {"retrieve", "llm", "total"} and a.prompt == "answer@v1" and a.model == "scripted"
+    assert len(a.id) == 32 and a.error is None
+
+
+def test_prompt_holds_numbered_blocks_with_locations(index):
+    llm = ScriptedChat()
+    Assistant(Config(embedding_model="fake-hash"), index=index, embedder=E, llm=llm).ask("glacier uploads retries")
+    user = llm.calls[0][-1]["content"]
+    assert "[1] Storage (https://x/storage.html#storage)\nThe glacier backend" in user
+    assert "Question: glacier uploads retries" in user
+
+
+def test_citations_out_of_range_are_ignored_and_uncited_answers_keep_all_sources(index):
+    a = assistant(index, reply="See [7] and [2, 9].").ask("thumbnails")
+    assert [s.n for s in a.sources] == [2]
+    b = assistant(index, reply="No citations at all.").ask("thumbnails")
+    assert [s.cited for s in b.sources] == [False, False, False] and b.sources == b.retrieved
+
+
+@pytest.mark.parametrize("text, n, want", [("[1][2] and [2]", 3, [1, 2]), ("[3, 1]", 3, [3, 1]), ("[0] [4] [x]", 3, []), ("", 3, [])])
+def test_cited_numbers(text, n, want):
+    assert cited_numbers(text, n) == want
+
+
+def test_context_budget_keeps_rank_order_and_at_least_one_block(index):
+    a = assistant(index, context_tokens=20).ask("wombat")
+    assert 1 <= len(a.retrieved) < 3
+    assert [s.n for s in a.retrieved] == list(range(1, len(a.retrieved) + 1))
+
+
+def test_stream_yields_text_then_the_answer(index):
+    items = list(assistant(index, reply="one two three [1]").stream("upgrade"))
+    assert "".join(i for i in items if isinstance(i, str)) == "one two three [1]"
+    assert isinstance(items[-1], Answer) and sum(isinstance(i, Answer) for i in items) == 1
+
+
+class Broken(ChatModel):
+    name = "broken"
+
+    def stream(self, messages, *, max_tokens=256, temperature=0.0):
+        yield "partial"
+        raise LLMError("endpoint down")
+
+
+def test_llm_failure_still_returns_sources_with_an_error(index):
+    a = Assistant(Config(embedding_model="fake-hash"), index=index, embedder=E, llm=Broken()).ask("upgrade")
+    assert a.error == "endpoint down" and a.text == "partial" and len(a.sources) == 3
+    assert a.to_dict()["error"] == "endpoint down"
+
+
+def test_asking_without_an_index_says_how_to_build_one(tmp_path):
+    a = Assistant(Config(index=str(tmp_path / "none"), embedding_model="fake-hash"), llm=ScriptedChat())
+    with pytest.raises(IndexNotFoundError, match="rag ingest PATH"):
+        a.ask("anything")
+
+
+def test_answer_json_shape(index):
+    d = assistant(index).ask("upgrade").to_dict()
+    assert {"answer", "sources", "usage", "latency_ms"} <= set(d)
+    assert set(d["sources"][0]) >= {"path", "url", "title", "score", "text"}
+    assert set(d["usage"]) == {"prompt_tokens", "completion_tokens"}
+
+
+def test_constructor_is_cheap_and_loads_nothing(tmp_path):
+    a = Assistant(Config(index=str(tmp_path / "x"), llm_local_model="/nonexistent.gguf"))
+    assert a._index is None and a._embedder is None and a._llm is None

@@ -1,0 +1,84 @@
+"""The `rag` command end to end, in a temporary directory, on the real parts, offline.
+
+Where the test runs as root with `unshare`, every command runs in a network namespace
+with only loopback: proof that nothing is fetched at run time.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+RAG = str(Path(sys.executable).with_name("rag"))
+
+
+def _offline_prefix():
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
+        return []
+    probe = subprocess.run(["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True)
+    return ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"] if probe.returncode == 0 else []
+
+
+OFFLINE = _offline_prefix()
+
+
+def rag(*args, env=None, check=True):
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(env or {})}
+    result = subprocess.run(OFFLINE + [RAG, *args], capture_output=True, text=True, env=full_env, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"rag {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def as_json(result):
+    return json.loads(result.stdout)  # the whole stdout must be one JSON object
+
+
+def test_help_documents_every_command():
+    out = rag("--help").stdout
+    for command in ("ingest", "ask", "search", "status", "Exit status"):
+        assert command in out
+    for command in ("ingest", "ask", "search", "status"):
+        assert "--index" in rag(command, "--help").stdout
+
+
+def test_ingest_reingest_search_ask_status(docs):
+    (docs / "broken.txt").write_bytes(b"\xff\xfe\x00\x00garbage")
+    first = rag("ingest", "docs", "--json", check=False)
+    assert first.returncode == 4, first.stderr  # some files failed
+    report = as_json(first)
+    assert (report["new"], report["unchanged"], report["chunks_written"] > 0) == (4, 0, True)
+    assert [f["path"] for f in report["failed"]] == ["docs/broken.txt"]
+
+    again = as_json(rag("ingest", "docs", "--json", "--allow-failures"))
+    assert (again["new"], again["changed"], again["unchanged"], again["chunks_written"]) == (0, 0, 4, 0)
+
+    status = as_json(rag("status", "--json"))
+    assert (status["files"], status["embedding_model"], status["dimension"]) == (4, "all-MiniLM-L6-v2", 384)
+    assert status["chunks"] == report["chunks_written"]
+
+    hits = as_json(rag("search", "What licence does Wombat use?", "-k", "2", "--json"))["hits"]
+    assert len(hits) == 2 and hits[0]["path"] == "docs/faq.html" and "Apache" in hits[0]["text"]
+    assert set(hits[0]) >= {"path", "url", "title", "score", "text"}
+
+    answer = as_json(rag("ask", "What licence does Wombat use?", "--json"))
+    assert answer["answer"].strip() and answer["sources"]
+    assert any(s["path"] == "docs/faq.html" for s in answer["sources"])
+    assert answer["usage"]["completion_tokens"] > 0 and answer["latency_ms"]["total"] > 0
+
+    human = rag("ask", "How do I build every thumbnail?", "-k", "3")
+    assert "Sources" in human.stdout and "docs/" in human.stdout
+
+
+def test_model_mismatch_and_missing_index_are_clear_errors(docs):
+    rag("ingest", "docs", "--index", "idx", "--json")
+    mismatch = rag("search", "x", "--index", "idx", env={"RAG_EMBEDDING_MODEL": "fake-hash"}, check=False)
+    assert mismatch.returncode == 1 and "built with embedding model 'all-MiniLM-L6-v2'" in mismatch.stderr
+    missing = rag("ask", "x", "--index", "nowhere", "--json", check=False)
+    assert missing.returncode == 1 and "rag ingest PATH" in as_json(missing)["error"]

@@ -1,0 +1,84 @@
+"""Ingestion on the real Ray Data pipeline (fake embedder here for speed; the real model
+runs in test_real_parts.py and test_cli.py)."""
+
+import pytest
+
+from indexes.faiss_index import FaissIndex
+from pipelines import IngestOptions, ingest
+from pipelines.embed import load_embedder
+
+pytestmark = pytest.mark.integration
+
+OPTIONS = IngestOptions(embedding_model="fake-hash", progress=False)
+
+
+def paths_in(index):
+    return sorted({c.path for c in index.chunks()})
+
+
+def test_ingest_reports_bad_files_and_keeps_the_good_ones(docs, ray_local):
+    (docs / "empty.md").write_bytes(b"")
+    (docs / "binary.txt").write_bytes(b"\x00\x01\x02PK\x03\x04" * 50)
+    (docs / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    index = FaissIndex("idx")
+    report = ingest(["docs"], index, OPTIONS)
+    assert (report.new, report.changed, report.unchanged, report.removed) == (4, 0, 0, 0)
+    assert {f.path: f.error.split(" (")[0] for f in report.failed} == {
+        "docs/binary.txt": "binary content",
+        "docs/empty.md": "empty file",
+        "docs/latin1.txt": "not UTF-8 text",
+    }
+    assert paths_in(index) == ["docs/faq.html", "docs/guide/install.md", "docs/guide/storage.rst", "docs/notes.txt"]
+    assert report.chunks_written == index.count() > 4
+    hit = index.search(load_embedder("fake-hash").embed_query("glacier backend uploads retried"), 1)[0]
+    assert hit.chunk.path == "docs/guide/storage.rst" and hit.chunk.anchor == "glacier-backend"
+
+    again = ingest(["docs"], index, OPTIONS)
+    assert (again.new, again.changed, again.unchanged, again.chunks_written) == (0, 0, 4, 0)
+    assert len(again.failed) == 3  # still reported, not parsed again
+
+
+def test_changed_and_removed_files_are_replaced_and_deleted(docs, ray_local):
+    index = FaissIndex("idx")
+    first = ingest(["docs"], index, OPTIONS)
+    before = index.count()
+    (docs / "notes.txt").write_text("Completely new release notes about zebras.\n")
+    (docs / "faq.html").unlink()
+    report = ingest(["docs"], index, OPTIONS)
+    assert (report.new, report.changed, report.unchanged, report.removed) == (0, 1, 2, 1)
+    texts = [c.text for c in index.chunks("docs/notes.txt")]
+    assert texts == ["Completely new release notes about zebras."]
+    assert "docs/faq.html" not in paths_in(index) and "docs/faq.html" not in index.manifest()
+    assert index.count() == before - 2 - 1 + 1 == first.chunks_written - 2
+
+
+def test_a_changed_file_that_now_fails_keeps_its_old_version(docs, ray_local):
+    index = FaissIndex("idx")
+    ingest(["docs"], index, OPTIONS)
+    old = [c.text for c in index.chunks("docs/notes.txt")]
+    (docs / "notes.txt").write_bytes(b"")
+    report = ingest(["docs"], index, OPTIONS)
+    assert [f.path for f in report.failed] == ["docs/notes.txt"] and report.changed == 0
+    assert [c.text for c in index.chunks("docs/notes.txt")] == old
+
+
+def test_source_urls_with_section_anchors(docs, ray_local):
+    index = FaissIndex("idx")
+    options = IngestOptions(embedding_model="fake-hash", progress=False, source_url="https://wombat.dev/{path}.html")
+    ingest(["docs"], index, options)
+    urls = {c.url for c in index.chunks()}
+    assert "https://wombat.dev/guide/storage.html#glacier-backend" in urls
+    assert "https://wombat.dev/guide/install.html#upgrade-label" in urls
+    assert "https://wombat.dev/faq.html#thumbnails" in urls
+    assert "https://wombat.dev/notes.html" in urls
+
+
+def test_ingesting_with_another_model_is_refused_before_any_work(docs, ray_local):
+    from indexes import IndexMismatchError
+
+    index = FaissIndex("idx")
+    ingest(["docs"], index, OPTIONS)
+    (docs / "new.md").write_text("# New\ntext\n")
+    with pytest.raises(IndexMismatchError, match="fake-hash"):
+        ingest(["docs"], index, IngestOptions(embedding_model="all-MiniLM-L6-v2", progress=False))
+    assert "docs/new.md" not in index.manifest()

@@ -1,0 +1,84 @@
+import pytest
+
+from indexes.errors import ParseError
+from pipelines.parse import decode, parse, slugify
+
+
+def sections(path, text):
+    return [(s.titles, s.anchor, s.text) for s in parse(path, text.encode()).sections]
+
+
+def test_markdown_sections_titles_and_anchors():
+    got = sections("a.md", "---\ntitle: x\n---\n# Top\nintro\n\n(my-label)=\n## Sub part\nbody\n\n### Deeper {#custom}\nmore\n")
+    assert got == [
+        (("Top",), "top", "intro"),
+        (("Top", "Sub part"), "my-label", "body"),
+        (("Top", "Sub part", "Deeper"), "custom", "more"),
+    ]
+
+
+def test_markdown_code_fence_is_not_a_heading():
+    got = sections("a.md", "# T\n```bash\n# comment\nls\n```\n")
+    assert len(got) == 1 and "# comment" in got[0][2]
+
+
+def test_markdown_setext_headings():
+    got = sections("a.md", "Title\n=====\ntext\n\nPart\n----\nmore\n")
+    assert [g[0] for g in got] == [("Title",), ("Title", "Part")]
+
+
+def test_rst_titles_levels_and_labels():
+    text = ".. _top:\n\n=====\nTitle\n=====\n\nintro\n\n.. _sub-label:\n\nSub\n---\n\ntext\n\nOther\n-----\nx\n"
+    got = sections("a.rst", text)
+    assert got == [
+        (("Title",), "top", "intro"),
+        (("Title", "Sub"), "sub-label", "text"),
+        (("Title", "Other"), "other", "x"),
+    ]
+
+
+def test_html_sections_ids_and_stripped_scripts():
+    html = (
+        "<html><head><title>T</title><script>bad()</script></head><body><nav>menu</nav>"
+        "<h1 id='a'>Hello</h1><p>para</p><section id='s'><h2>Two</h2><p>more</p></section>"
+        "<script>evil()</script></body></html>"
+    )
+    got = sections("a.html", html)
+    assert got == [(("Hello",), "a", "para"), (("Hello", "Two"), "s", "more")]
+
+
+def test_plain_text_is_one_section_named_after_the_file():
+    assert sections("notes.txt", "hello\nworld\n") == [(("notes",), None, "hello\nworld")]
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"", "empty file"),
+        (b"  \n\n", "empty file"),
+        (b"abc\x00\x01def", "binary"),
+        (b"caf\xe9 au lait", "not UTF-8"),
+    ],
+)
+def test_bad_bytes_are_refused_with_a_reason(data, reason):
+    with pytest.raises(ParseError, match=reason):
+        decode(data)
+
+
+def test_utf8_bom_is_accepted():
+    assert decode("\ufeffhi".encode("utf-8")) == "hi"
+
+
+def test_unsupported_extension():
+    with pytest.raises(ParseError, match="unsupported"):
+        parse("a.pdf", b"%PDF")
+
+
+@pytest.mark.parametrize(
+    "title, slug",
+    [("Monitoring and Logging Metrics", "monitoring-and-logging-metrics"),
+     ("Using `map_batches` (fast!)", "using-map-batches-fast"),
+     ("Ünïcode Title", "unicode-title")],
+)
+def test_slugify(title, slug):
+    assert slugify(title) == slug

@@ -1,0 +1,45 @@
+import pytest
+
+import prompts
+from rag.config import Config
+from rag.errors import ConfigError
+
+
+def test_answer_template_loads_with_version_and_fills_only_known_placeholders():
+    p = prompts.load("answer")
+    assert p.id == "answer@v1"
+    messages = p.render(context="[1] code uses {braces} {question}", question="Why?")
+    assert messages[0]["role"] == "system" and "cite" in messages[0]["content"].lower()
+    assert "[1] code uses {braces} {question}" in messages[1]["content"]  # document braces untouched
+    assert "Question: Why?" in messages[1]["content"]
+
+
+def test_own_template_directory(tmp_path):
+    (tmp_path / "terse.md").write_text("---\nname: terse\nversion: 3\n---\n# user\nQ={question}\n")
+    p = prompts.load("terse", tmp_path)
+    assert p.id == "terse@v3" and p.render(question="x") == [{"role": "user", "content": "Q=x"}]
+    with pytest.raises(FileNotFoundError, match="available: terse"):
+        prompts.load("missing", tmp_path)
+
+
+def test_config_layers_defaults_toml_env_overrides(workdir, monkeypatch):
+    (workdir / "rag.toml").write_text('[rag]\nindex = "from-toml"\ntop_k = 7\nchunk_tokens = 100\n')
+    monkeypatch.setenv("RAG_TOP_K", "9")
+    monkeypatch.setenv("RAG_EXTENSIONS", ".md,.txt")
+    c = Config.load(chunk_tokens=None, llm_model="m")
+    assert (c.index, c.top_k, c.chunk_tokens, c.extensions, c.llm_model) == ("from-toml", 9, 100, [".md", ".txt"], "m")
+
+
+def test_config_round_trips_and_never_serializes_the_api_key(monkeypatch):
+    monkeypatch.setenv("RAG_LLM_API_KEY", "sk-secret")
+    c = Config.load()
+    assert c.llm_api_key.get_secret_value() == "sk-secret"
+    data = c.to_dict()
+    assert "llm_api_key" not in data and "sk-secret" not in str(data) and "sk-secret" not in repr(c)
+    assert Config(**data).to_dict() == data
+
+
+def test_invalid_config_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("RAG_TOP_K", "zero")
+    with pytest.raises(ConfigError, match="top_k"):
+        Config.load()

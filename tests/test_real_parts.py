@@ -1,0 +1,67 @@
+"""The real embedding model, the real local LLM, and the whole Assistant on them."""
+
+import numpy as np
+import pytest
+
+from pipelines.chunk import embed_text
+from rag import Assistant, Config
+from rag.errors import ModelNotFoundError
+from rag.llm import Completion, LocalChat
+
+pytestmark = pytest.mark.integration
+
+
+def test_minilm_vectors_are_normalized_float32_and_meaningful(minilm):
+    v = minilm.embed_documents(["How do I upgrade the tool?", "Steps to update the program", "Bananas are yellow"])
+    assert v.dtype == np.float32 and v.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert v[0] @ v[1] > v[0] @ v[2] + 0.2
+    q = minilm.embed_query("How do I upgrade the tool?")
+    assert np.allclose(q, v[0], atol=1e-5)
+
+
+def test_minilm_token_limits(minilm):
+    assert minilm.max_tokens == 254 and minilm.count_tokens("hello world") == 2
+
+
+def test_unknown_embedding_model_says_how_to_get_it():
+    from pipelines.embed import SentenceTransformerEmbedder
+
+    with pytest.raises(ModelNotFoundError, match="never downloads.*RAG_EMBEDDING_MODEL"):
+        SentenceTransformerEmbedder("BAAI/bge-small-en-v1.5").warm_up()
+
+
+def test_missing_gguf_says_what_to_do(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="GGUF file"):
+        LocalChat(str(tmp_path / "none.gguf")).warm_up()
+
+
+@pytest.fixture(scope="module")
+def smollm():
+    chat = LocalChat(n_ctx=2048)
+    chat.warm_up()
+    return chat
+
+
+def test_smollm2_streams_text_then_a_completion(smollm):
+    items = list(smollm.stream([{"role": "user", "content": "Say hello."}], max_tokens=12))
+    deltas, final = items[:-1], items[-1]
+    assert deltas and all(isinstance(d, str) for d in deltas)
+    assert isinstance(final, Completion) and final.text == "".join(deltas)
+    assert final.completion_tokens == len(deltas) <= 12 and final.prompt_tokens > 0
+    assert smollm.count_tokens("hello world") >= 2
+
+
+def test_assistant_end_to_end_on_real_parts(docs, ray_local, smollm):
+    assistant = Assistant(Config(index="idx", llm_max_tokens=48), llm=smollm)
+    report = assistant.ingest(["docs"])
+    assert report.new == 4 and not report.failed
+    for chunk in assistant.index.chunks():
+        assert assistant.embedder.count_tokens(embed_text(chunk)) <= 254
+    hits = assistant.search("Which storage backend is used when none is configured?", k=3)
+    assert hits[0].chunk.path == "docs/guide/storage.rst"
+    answer = assistant.ask("How do I upgrade Wombat?")
+    assert answer.text.strip() and answer.sources
+    assert answer.retrieved[0].path == "docs/guide/install.md"
+    assert {s.path for s in answer.sources} <= {s.path for s in answer.retrieved}
+    assert answer.usage.completion_tokens > 0 and answer.model.startswith("SmolLM2")
