@@ -182,12 +182,13 @@ class Assistant:
 
 
 def _block(source: Source) -> str:
+    # No path or URL here: small models copy them into the answer as invented links.
     heading = " > ".join(source.section) or source.title or source.path
-    return f"[{source.n}] {heading} ({source.location})\n{source.text}"
+    return f'Excerpt [{source.n}] from "{heading}":\n{source.text}'
 
 
 def _context(sources: list[Source]) -> str:
-    return "\n\n".join(_block(s) for s in sources) if sources else "(no sources found)"
+    return "\n\n".join(_block(s) for s in sources) if sources else "(no excerpts found)"
 
 
 def _ms(since: float) -> float:

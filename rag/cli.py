@@ -152,6 +152,7 @@ def ask(ctx, question, index, k, llm_base_url, llm_model, no_stream, as_json):
             where = " > ".join(s.section) or s.title or ""
             click.echo(f"  [{s.n}] {s.location}" + (f"  ({where})" if where else "") + f"  score {s.score:.2f}")
         lat = answer.latency_ms
+        sys.stdout.flush()
         click.secho(
             f"{answer.model} · {answer.usage.prompt_tokens}+{answer.usage.completion_tokens} tokens · "
             f"retrieve {lat.get('retrieve', 0):.0f} ms, llm {lat.get('llm', 0):.0f} ms",
