@@ -66,6 +66,7 @@ def chunk_document(
                     section=section.titles,
                     anchor=section.anchor,
                     url=url,
+                    metadata={"page": section.page} if section.page is not None else {},
                 )
             )
     return chunks

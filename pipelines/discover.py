@@ -12,7 +12,7 @@ from indexes.types import FileRecord
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EXTENSIONS = (".md", ".markdown", ".rst", ".txt", ".html", ".htm")
+DEFAULT_EXTENSIONS = (".md", ".markdown", ".rst", ".txt", ".html", ".htm", ".pdf", ".docx", ".pptx", ".ipynb")
 SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".rag", ".tox"}
 
 
@@ -75,8 +75,26 @@ def _walk(root: Path, extensions: tuple[str, ...], failed: list[Failure]):
                 yield Path(dirpath) / name
 
 
-def discover(paths: list[str], extensions: tuple[str, ...] = DEFAULT_EXTENSIONS) -> tuple[list[SourceFile], list[Failure]]:
-    """Every file under `paths` with a supported extension, hashed; unreadable ones as failures."""
+def _odd_name(path: Path) -> str | None:
+    """Why a file name cannot be stored, or None. (Names must survive SQL, JSON and terminals.)"""
+    name = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not valid UTF-8; rename the file"
+    if any(ch in name for ch in "\n\r\0"):
+        return "file name contains a line break; rename the file"
+    return None
+
+
+def _safe(path: Path) -> str:
+    return display_path(path).encode("utf-8", "backslashreplace").decode("utf-8").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def discover(paths: list[str], extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
+             max_bytes: int | None = None) -> tuple[list[SourceFile], list[Failure]]:
+    """Every file under `paths` with a supported extension, hashed; unreadable, oversized
+    and oddly named ones as failures."""
     extensions = tuple(e.lower() for e in extensions)
     found: dict[str, SourceFile] = {}
     failed: list[Failure] = []
@@ -93,6 +111,9 @@ def discover(paths: list[str], extensions: tuple[str, ...] = DEFAULT_EXTENSIONS)
             failed.append(Failure(str(given), "no such file or directory"))
             continue
         for candidate in candidates:
+            if (odd := _odd_name(candidate)) is not None:
+                failed.append(Failure(_safe(candidate), odd))
+                continue
             key = display_path(candidate)
             if key in found:
                 continue
@@ -100,7 +121,11 @@ def discover(paths: list[str], extensions: tuple[str, ...] = DEFAULT_EXTENSIONS)
                 if not candidate.is_file():
                     failed.append(Failure(key, "not a regular file (broken link or special file)"))
                     continue
-                found[key] = SourceFile(key, str(candidate.absolute()), file_hash(candidate), candidate.stat().st_size)
+                size = candidate.stat().st_size
+                if max_bytes is not None and size > max_bytes:
+                    failed.append(Failure(key, f"file is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:g} MiB limit (max_file_mb)"))
+                    continue
+                found[key] = SourceFile(key, str(candidate.absolute()), file_hash(candidate), size)
             except OSError as exc:
                 failed.append(Failure(key, f"cannot read: {exc.strerror or exc}"))
     return list(found.values()), failed
@@ -113,14 +138,15 @@ def _under(path: str, roots: list[str]) -> bool:
     return False
 
 
-def plan(paths: list[str], manifest: dict[str, FileRecord], extensions: tuple[str, ...] = DEFAULT_EXTENSIONS) -> Plan:
+def plan(paths: list[str], manifest: dict[str, FileRecord], extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
+         max_bytes: int | None = None) -> Plan:
     """Diff the files under `paths` against the index manifest.
 
     A manifest entry under one of `paths` that is no longer there is removed; entries
     outside `paths` are left alone, so several folders can share one index. A file that
     now fails to read keeps its old chunks.
     """
-    files, failed = discover(paths, extensions)
+    files, failed = discover(paths, extensions, max_bytes)
     result = Plan(failed=failed)
     for f in files:
         old = manifest.get(f.path)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import signal
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -35,6 +37,9 @@ class IngestOptions:
     embed_batch_size: int = 32
     embed_actors: int = 1
     embed_threads: int | None = None
+    parser: str = "auto"  # or "unstructured" for every file
+    max_file_mb: float = 50.0
+    parse_timeout: float = 120.0  # seconds per file
     parse_batch_size: int = 4
     num_cpus: int | None = None
     progress: bool = True
@@ -70,12 +75,53 @@ def source_url(template: str | None, relpath: str, anchor: str | None) -> str | 
     return f"{url}#{anchor}" if anchor else url
 
 
+class ParseTimeout(RagError):
+    pass
+
+
+def time_limit(seconds: float | None, fn, *args):
+    """Run fn(*args), raising ParseTimeout after `seconds` (SIGALRM in a main thread;
+    elsewhere the work is abandoned to a daemon thread and the file reported)."""
+    if not seconds or seconds <= 0:
+        return fn(*args)
+    message = f"parsing took longer than {seconds:g} s (parse_timeout)"
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+        def on_alarm(signum, frame):
+            raise ParseTimeout(message)
+
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return fn(*args)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    result: dict = {}
+
+    def target():
+        try:
+            result["value"] = fn(*args)
+        except BaseException as exc:  # handed to the caller below
+            result["error"] = exc
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise ParseTimeout(message)
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
 def parse_and_chunk(path: str, abspath: str, relpath: str, options: IngestOptions) -> tuple[str, list[Chunk]]:
     """One file to its chunks, and the hash of the bytes actually read. Raises RagError/OSError."""
     with open(abspath, "rb") as fh:
-        data = fh.read()
+        data = fh.read(int(options.max_file_mb * 2**20) + 1)
+    if len(data) > options.max_file_mb * 2**20:
+        raise RagError(f"file is over the {options.max_file_mb:g} MiB limit (max_file_mb)")
     digest = hashlib.sha256(data).hexdigest()  # hash what we parse, not what discovery saw
-    document = parse(path, data)
+    document = time_limit(options.parse_timeout, parse, path, data, options.parser)
     embedder = load_embedder(options.embedding_model)
     chunks = chunk_document(path, document, embedder.count_tokens, embedder.max_tokens, options.chunking)
     if options.source_url:
@@ -160,7 +206,7 @@ def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = Ingest
     model = canonical_name(options.embedding_model)
     index.check_model(model)  # fail before any work, not after embedding
     manifest = index.manifest()
-    todo_plan = plan(paths, manifest, options.extensions)
+    todo_plan = plan(paths, manifest, options.extensions, int(options.max_file_mb * 2**20))
     report = IngestReport(
         new=0, changed=0, unchanged=len(todo_plan.unchanged),
         removed=sum(1 for p in todo_plan.removed if not manifest[p].error),

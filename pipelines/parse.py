@@ -19,6 +19,7 @@ class Section:
     titles: tuple[str, ...]
     anchor: str | None
     text: str
+    page: int | None = None  # PDF page or slide number
 
 
 @dataclass
@@ -237,14 +238,25 @@ PARSERS = {
 }
 
 
-def parse(path: str, data: bytes) -> Document:
-    """Parse one file's bytes by its extension."""
+def parse(path: str, data: bytes, parser: str = "auto") -> Document:
+    """Parse one file's bytes by its extension (`parser="unstructured"`: always unstructured)."""
+    from pipelines.documents import BINARY_PARSERS
+    from pipelines.unstructured_parser import LONG_TAIL, parse_unstructured
+
     suffix = PurePath(path).suffix.lower()
-    parser = PARSERS.get(suffix)
-    if parser is None:
+    stem = PurePath(path).stem
+    if parser == "unstructured" or suffix in LONG_TAIL:
+        if not data.strip():
+            raise ParseError("empty file")
+        document = parse_unstructured(path, data, stem)
+    elif suffix in BINARY_PARSERS:
+        if not data.strip():
+            raise ParseError("empty file")
+        document = BINARY_PARSERS[suffix](data, stem)
+    elif suffix in PARSERS:
+        document = PARSERS[suffix](decode(data), stem)
+    else:
         raise ParseError(f"unsupported file type {suffix or '(none)'}")
-    text = decode(data)
-    document = parser(text, PurePath(path).stem)
     if not document.sections:
         raise ParseError("no text found")
     return document

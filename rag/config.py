@@ -27,6 +27,9 @@ class Config(BaseModel):
     chunk_overlap: int = Field(32, ge=0, description="Overlap between consecutive chunks, in tokens.")
     extensions: list[str] = Field(list(DEFAULT_EXTENSIONS), description="File types to ingest.")
     source_url: str | None = Field(None, description="URL template for sources, e.g. https://site/{path}.html")
+    parser: Literal["auto", "unstructured"] = Field("auto", description="auto: built-in parsers, unstructured for the long tail; unstructured: for every file.")
+    max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are reported and skipped.")
+    parse_timeout: float = Field(120.0, ge=0, description="Seconds one file may take to parse (0: no limit).")
     embed_batch_size: int = Field(32, ge=1)
     embed_actors: int = Field(1, ge=1, description="Embedding actors in the Ray Data pool.")
     # retrieval and answering
