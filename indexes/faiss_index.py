@@ -167,9 +167,9 @@ class FaissIndex(VectorIndex):
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, final)
-        for old in self.directory.glob("vectors-*.faiss"):
+        for old in [*self.directory.glob("vectors-*.faiss"), *self.directory.glob("vectors-*.tmp*")]:
             if old != final:
-                old.unlink(missing_ok=True)
+                old.unlink(missing_ok=True)  # older generations, and leftovers of a crash
 
     # -- reading ----------------------------------------------------------------
     def info(self) -> IndexInfo | None:

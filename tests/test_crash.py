@@ -1,0 +1,83 @@
+"""SIGKILL `rag ingest` at random moments, then run it again: the index opens, nothing is
+duplicated or lost, and it matches a clean ingest."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from indexes.faiss_index import FaissIndex
+
+pytestmark = pytest.mark.integration
+
+RAG = str(Path(sys.executable).with_name("rag"))
+ENV = {**os.environ, "RAG_EMBEDDING_MODEL": "fake-hash", "HF_HUB_OFFLINE": "1"}
+
+
+def make_corpus(root: Path, n: int = 60) -> None:
+    for i in range(n):
+        sections = "\n\n".join(f"## Part {j}\n" + " ".join(f"w{i}x{j}x{k}" for k in range(120)) for j in range(4))
+        (root / f"file{i:03}.md").write_text(f"# File {i}\n\n{sections}\n")
+
+
+def ingest(index: str, corpus: Path, check=True):
+    out = subprocess.run([RAG, "ingest", str(corpus), "--index", index, "--json"], env=ENV,
+                         capture_output=True, text=True, timeout=300)
+    assert not check or out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def snapshot(index_dir: str):
+    index = FaissIndex(index_dir)
+    chunks = [(c.path, c.position, c.text) for c in index.chunks()]
+    result = (sorted(index.manifest()), chunks, index.count())
+    index.close()
+    return result
+
+
+def test_killed_ingests_recover(workdir):
+    corpus = workdir / "corpus"
+    corpus.mkdir()
+    make_corpus(corpus)
+    started = time.perf_counter()
+    ingest("clean", corpus)
+    clean_seconds = time.perf_counter() - started
+    clean = snapshot("clean")
+    assert len(clean[0]) == 60 and len(set(clean[1])) == len(clean[1]) == clean[2]
+
+    rng = random.Random(7)
+    outcomes = []
+    for trial in range(4):
+        if trial == 2:  # change some files between crashes: changed files must not duplicate
+            for i in range(0, 60, 10):
+                (corpus / f"file{i:03}.md").write_text(f"# File {i}\n\nrewritten {i} " * 20)
+            ingest("clean", corpus)
+            clean = snapshot("clean")
+        proc = subprocess.Popen([RAG, "ingest", str(corpus), "--index", "crashy", "--json"], env=ENV,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        delay = rng.uniform(0.5, clean_seconds * 1.1)
+        try:
+            proc.wait(timeout=delay)
+            outcomes.append("finished")
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)  # rag ingest itself, as `kill -9` would
+            proc.wait()
+            outcomes.append(f"killed at {delay:.1f}s")
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # then its Ray workers, if any are left
+            except ProcessLookupError:
+                pass
+        if Path("crashy/index.sqlite").exists():
+            manifest, chunks, count = snapshot("crashy")  # opens after a crash
+            assert len(set(chunks)) == len(chunks) == count  # never duplicated
+        report = ingest("crashy", corpus)  # the next run finishes the job
+        assert not report["failed"]
+        assert snapshot("crashy") == clean, outcomes
+    assert any(o.startswith("killed") for o in outcomes), outcomes
