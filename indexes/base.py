@@ -56,6 +56,12 @@ class VectorIndex(ABC):
         """Top-k hits for each query vector, best first."""
 
     @abstractmethod
+    def lexical_search_many(
+        self, queries: list[str], k: int, where: dict[str, Any] | None = None
+    ) -> list[list[Hit]]:
+        """Top-k keyword (BM25 / full-text) hits for each query, best first; higher score is better."""
+
+    @abstractmethod
     def writer(self, info: IndexInfo) -> AbstractContextManager[IndexWriter]:
         """An exclusive, atomic write session; raises IndexLockedError if one is open."""
 
@@ -64,6 +70,9 @@ class VectorIndex(ABC):
 
     def search(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[Hit]:
         return self.search_many(np.asarray(vector, dtype=np.float32).reshape(1, -1), k, where)[0]
+
+    def lexical_search(self, query: str, k: int, where: dict[str, Any] | None = None) -> list[Hit]:
+        return self.lexical_search_many([query], k, where)[0]
 
     def check_model(self, embedding_model: str, dimension: int | None = None) -> None:
         """Refuse an embedder other than the one that built the index."""

@@ -13,6 +13,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -31,32 +32,53 @@ log = logging.getLogger(__name__)
 DB_NAME = "index.sqlite"
 LOCK_NAME = "write.lock"
 
-# Numbered migrations: index i brings the schema from version i to i + 1.
+# Numbered migrations: MIGRATIONS[i] (a list of statements) brings the schema from
+# version i to i + 1, in one transaction.
 MIGRATIONS = [
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE files (
-        path TEXT PRIMARY KEY,
-        hash TEXT NOT NULL,
-        chunks INTEGER NOT NULL,
-        error TEXT,
-        ingested_at TEXT NOT NULL DEFAULT (datetime('now'))
-    );
-    CREATE TABLE chunks (
-        id INTEGER PRIMARY KEY,
-        path TEXT NOT NULL,
-        position INTEGER NOT NULL,
-        text TEXT NOT NULL,
-        title TEXT,
-        section TEXT NOT NULL,
-        anchor TEXT,
-        url TEXT,
-        metadata TEXT NOT NULL,
-        vector BLOB NOT NULL
-    );
-    CREATE INDEX chunks_path ON chunks (path);
-    """,
+    [
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE files (
+            path TEXT PRIMARY KEY,
+            hash TEXT NOT NULL,
+            chunks INTEGER NOT NULL,
+            error TEXT,
+            ingested_at TEXT NOT NULL DEFAULT (datetime('now'))
+        )""",
+        """CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            title TEXT,
+            section TEXT NOT NULL,
+            anchor TEXT,
+            url TEXT,
+            metadata TEXT NOT NULL,
+            vector BLOB NOT NULL
+        )""",
+        "CREATE INDEX chunks_path ON chunks (path)",
+    ],
+    [  # 2: full-text search (BM25) over titles, section paths and text, kept in sync by triggers
+        """CREATE VIRTUAL TABLE chunks_fts USING fts5(
+            title, section, text, content='chunks', content_rowid='id', tokenize='porter unicode61'
+        )""",
+        """CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN
+            INSERT INTO chunks_fts (rowid, title, section, text) VALUES (new.id, new.title, new.section, new.text);
+        END""",
+        """CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN
+            INSERT INTO chunks_fts (chunks_fts, rowid, title, section, text)
+            VALUES ('delete', old.id, old.title, old.section, old.text);
+        END""",
+        "INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild')",
+    ],
 ]
+
+# Words too common to help a keyword search (questions are full of them).
+STOPWORDS = frozenset("""
+a about an and are as at be by can could do does for from how i if in into is it its me my
+of on or should so that the their then there these this to use using was we what when where
+which who why will with would you your
+""".split())
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -68,9 +90,8 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if conn.execute("PRAGMA user_version").fetchone()[0] == number:
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                for statement in MIGRATIONS[number]:
+                    conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number + 1}")
             conn.execute("COMMIT")
         except BaseException:
@@ -205,6 +226,27 @@ class FaissIndex(VectorIndex):
                 if not where or fetch >= total or all(len(r) >= k for r in results):
                     return results
                 fetch = min(total, fetch * 4)
+
+    def lexical_search_many(self, queries, k, where=None):
+        if not self.exists or k <= 0:
+            return [[] for _ in queries]
+        results = []
+        for query in queries:
+            terms = [t for t in re.findall(r"\w+", query.lower()) if t not in STOPWORDS]
+            if not terms:
+                results.append([])
+                continue
+            match = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))
+            fetch = k if not where else max(k * 10, 100)
+            rows = self._db().execute(
+                f"SELECT {', '.join('c.' + col for col in _CHUNK_COLUMNS.split(', '))}, "
+                "bm25(chunks_fts, 2.0, 2.0, 1.0) AS rank FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid "
+                "WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
+                (match, fetch),
+            ).fetchall()
+            hits = [Hit(_row_to_chunk(row), -float(row[-1])) for row in rows]
+            results.append([h for h in hits if matches(h.chunk, where)][:k])
+        return results
 
     def _hits(self, scores, ids, k, where) -> list[Hit]:
         wanted = [int(i) for i in ids if i >= 0]

@@ -15,6 +15,7 @@ from pipelines.embed import Embedder, canonical_name, load_embedder
 from pipelines.ingest import IngestOptions, IngestReport, ingest
 from rag.config import Config
 from rag.llm import ChatModel, Completion, load_chat
+from rag.retrieval import Reranker, RetrievalSettings, Retriever, load_reranker
 from rag.types import Answer, Source, Usage
 
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
@@ -40,6 +41,8 @@ class Assistant:
         if config is not None and overrides:
             self.config = self.config.model_copy(update={k: v for k, v in overrides.items() if v is not None})
         self._index, self._embedder, self._llm = index, embedder, llm
+        self._retriever: Retriever | None = None
+        self._reranker: Reranker | None = None
 
     # -- parts, built on first use -------------------------------------------------------
     @property
@@ -107,10 +110,28 @@ class Assistant:
             raise IndexNotFoundError(
                 f"No index at {index.location}. Build one first: rag ingest PATH --index {index.location}"
             )
-        index.check_model(canonical_name(self.config.embedding_model))
-        vector = self.embedder.embed_query(question)
-        index.check_model(canonical_name(self.config.embedding_model), len(vector))
-        return index.search(vector, k or self.config.top_k, where)
+        index.check_model(canonical_name(self.config.embedding_model), self.embedder.dimension)
+        k = k or self.config.top_k
+        reranker = self.reranker
+        if reranker is None:
+            return self.retriever.search(question, k, where)
+        candidates = self.retriever.search(question, max(k, self.config.retrieval_candidates), where)
+        return reranker.rerank(question, candidates, k)
+
+    @property
+    def retriever(self) -> Retriever:
+        if self._retriever is None:
+            c = self.config
+            settings = RetrievalSettings(c.retrieval_mode, c.retrieval_candidates, c.rrf_k, c.dense_weight, c.lexical_weight)
+            self._retriever = Retriever(self.index, self.embedder, settings)
+        return self._retriever
+
+    @property
+    def reranker(self) -> Reranker | None:
+        if self._reranker is None and self.config.reranker != "none":
+            llm = self.llm if self.config.reranker == "llm" else None
+            self._reranker = load_reranker(self.config.reranker, llm, self.config.prompts_dir)
+        return self._reranker
 
     def ask(self, question: str, k: int | None = None) -> Answer:
         """Answer `question` from the index, with cited sources, usage and latency."""

@@ -66,6 +66,7 @@ def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
       rag ask "How do I ...?"      answer from the index with the local LLM
       rag search "..."             the closest chunks, no LLM
       rag status                   what the index holds
+      rag eval questions.jsonl     retrieval and answer quality, with plots
     """
     ctx.obj = {"config": config}
     if verbose:
@@ -208,6 +209,54 @@ def status(ctx, index, as_json):
     click.echo(f"chunks           {data['chunks']}")
     click.echo(f"embedding model  {data['embedding_model']} (dimension {data['dimension']})")
     click.echo(f"chunking         {data['chunking']}")
+
+
+@cli.command(name="eval")
+@click.argument("dataset", type=click.Path(exists=True, dir_okay=False))
+@index_option
+@click.option("-k", "k", type=int, default=5, show_default=True, help="retrieval_score counts the gold page within the top k.")
+@click.option("--no-llm", is_flag=True, help="Evaluate retrieval only; do not generate answers.")
+@click.option("--out", "out", type=click.Path(file_okay=False), default="eval-out", show_default=True,
+              help="Where results.json, report.md and the PNG plots go.")
+@click.option("--sweep", "sweeps", multiple=True, metavar="NAME=V1,V2",
+              help="Evaluate every value (repeatable; combinations are crossed). NAME is k or a setting, "
+                   "e.g. retrieval_mode=dense,lexical,hybrid or chunk_tokens=128,256 (needs --corpus).")
+@click.option("--corpus", type=click.Path(exists=True), default=None, help="Corpus to re-ingest for chunking sweeps.")
+@click.option("--source-url", metavar="TEMPLATE", default=None, help="URL template used when re-ingesting --corpus.")
+@click.option("--limit", type=int, default=None, help="Only the first N questions.")
+@json_option
+@click.pass_context
+def eval_command(ctx, dataset, index, k, no_llm, out, sweeps, corpus, source_url, limit, as_json):
+    """Evaluate retrieval (and answers) on DATASET, a JSONL file of
+    {"question": ..., "source": URL-or-path[#anchor], "reference_answer": optional}.
+
+    Reports retrieval_score (the share of questions whose gold page is among the pages of
+    the top-k chunks), hit@1/3/5/10, MRR, the section (anchor) hit rate and latency, and,
+    unless --no-llm, answer tokens, cost and latency per query. Writes results.json,
+    report.md and PNG plots to --out.
+    """
+    from pathlib import Path
+
+    from evals.report import write_report
+    from evals.retrieval import load_dataset
+    from rag.config import Config
+    from rag.evaluate import parse_sweeps, run_eval
+
+    try:
+        items = load_dataset(dataset)[:limit]
+        swept = parse_sweeps(list(sweeps))
+        base = Config.load(ctx.obj.get("config"), index=index, source_url=source_url)
+        say = (lambda m: click.echo(m, err=True)) if not as_json else None
+        runs = run_eval(base, items, k, swept, answers=not no_llm, out=Path(out), corpus=corpus, on_progress=say)
+        files = write_report(out, runs, swept)
+    except (RagError, ValueError) as exc:
+        _fail(exc, as_json)
+    summaries = [{"params": r["params"], **r["summary"]} for r in runs]
+    if as_json:
+        _emit(summaries[0] if len(summaries) == 1 else {"runs": summaries})
+        return
+    click.echo((Path(out) / "report.md").read_text())
+    click.echo("Wrote " + ", ".join(str(f) for f in files), err=True)
 
 
 def main() -> None:

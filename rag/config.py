@@ -34,6 +34,12 @@ class Config(BaseModel):
     embed_actors: int = Field(1, ge=1, description="Embedding actors in the Ray Data pool.")
     # retrieval and answering
     top_k: int = Field(5, ge=1, description="Chunks retrieved per question.")
+    retrieval_mode: Literal["dense", "lexical", "hybrid"] = Field("hybrid", description="Dense vectors, keyword BM25, or both fused by reciprocal rank fusion.")
+    retrieval_candidates: int = Field(40, ge=1, description="Hits taken from each retriever before fusion and reranking.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    dense_weight: float = Field(1.0, ge=0.0)
+    lexical_weight: float = Field(1.0, ge=0.0)
+    reranker: str = Field("none", description="none | llm | cross-encoder:/path/to/local/model")
     context_tokens: int = Field(1200, ge=16, description="Budget for context blocks in the answer prompt, in the LLM's tokens.")
     prompt: str = Field("answer", description="Answer prompt template name.")
     prompts_dir: str | None = Field(None, description="Directory with your own prompt templates.")

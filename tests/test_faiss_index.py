@@ -127,3 +127,20 @@ def test_vectors_round_trip_exactly(index):
     for f in index.directory.glob("*.faiss"):
         f.unlink()
     assert np.allclose(index.search(v[0], 1)[0].score, 1.0, atol=1e-6)
+
+
+def test_lexical_search_ranks_keyword_matches_and_follows_deletes(index):
+    write_chunks(index, E, {
+        "a.md": chunks("a.md", "the glacier backend retries uploads", "thumbnails are lazy"),
+        "b.md": chunks("b.md", "glacier glacier cold storage pricing"),
+    })
+    hits = index.lexical_search("How do glacier uploads work?", 5)
+    assert [h.chunk.text for h in hits][:1] == ["the glacier backend retries uploads"]
+    assert all(h.score > 0 for h in hits) and len(hits) == 2
+    assert index.lexical_search("what is the", 5) == []  # only stopwords
+    assert index.lexical_search('"; DROP TABLE chunks; --', 5) == []  # quoted terms, no injection
+    assert [h.chunk.path for h in index.lexical_search("glacier", 5, where={"path": "b.md"})] == ["b.md"]
+    with index.writer(index.info()) as w:
+        w.remove_files(["b.md"])
+    assert [h.chunk.path for h in index.lexical_search("glacier pricing", 5)] == ["a.md"]
+    assert index.lexical_search("retry", 5)[0].chunk.text.startswith("the glacier")  # stemmed

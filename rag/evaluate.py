@@ -1,0 +1,108 @@
+"""`rag eval`: run the evals package's metrics against an Assistant, over sweeps of settings."""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from pathlib import Path
+from typing import Any, Callable
+
+from evals.retrieval import Item, evaluate_retrieval, results_to_json
+from indexes.errors import ConfigError
+from rag.assistant import Assistant
+from rag.config import Config
+
+CHUNKING = {"chunk_tokens", "chunk_overlap"}
+
+
+def parse_sweeps(specs: list[str]) -> dict[str, list[Any]]:
+    """["top_k=3,5", "retrieval_mode=dense,hybrid"] -> {"top_k": [3, 5], ...}; `k` is the eval's k."""
+    swept: dict[str, list[Any]] = {}
+    for spec in specs:
+        name, _, values = spec.partition("=")
+        name = name.strip()
+        if not values or (name != "k" and name not in Config.model_fields):
+            raise ConfigError(f"--sweep {spec!r}: expected NAME=V1,V2 with NAME a setting (see docs/configuration.md) or k")
+        swept[name] = [_value(v.strip()) for v in values.split(",") if v.strip()]
+    return swept
+
+
+def _value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def run_eval(
+    base: Config,
+    items: list[Item],
+    k: int,
+    swept: dict[str, list[Any]],
+    answers: bool,
+    out: Path,
+    corpus: str | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate every combination of the swept values; returns one run per combination."""
+    if CHUNKING & swept.keys() and not corpus:
+        raise ConfigError("Sweeping chunk_tokens or chunk_overlap re-ingests: pass --corpus PATH")
+    names = list(swept)
+    runs = []
+    shared: dict[str, Any] = {}
+    for values in itertools.product(*(swept[n] for n in names)) if names else [()]:
+        params = dict(zip(names, values))
+        run_k = int(params.get("k", k))
+        updates = {n: v for n, v in params.items() if n != "k"}
+        config = Config(**{**base.to_dict(), **updates}) if updates else base
+        if CHUNKING & updates.keys():
+            label = "-".join(f"{n}{updates[n]}" for n in sorted(CHUNKING & updates.keys()))
+            config = config.model_copy(update={"index": str(out / "indexes" / label)})
+        assistant = Assistant(config, embedder=shared.get("embedder"), llm=shared.get("llm"))
+        if CHUNKING & updates.keys():
+            if on_progress:
+                on_progress(f"ingesting {corpus} with {updates}")
+            assistant.ingest([corpus])
+        shared["embedder"] = assistant.embedder
+        if config.reranker == "llm" or answers:
+            shared["llm"] = assistant.llm
+        assistant.search(items[0].question, run_k)  # warm up: model loads are not query latency
+
+        def retrieve(question: str, depth: int) -> list[list[str]]:
+            return [[i for i in (h.chunk.url, h.chunk.path) if i] for h in assistant.search(question, depth)]
+
+        if on_progress:
+            on_progress(f"evaluating {params or 'the configuration'} on {len(items)} questions")
+        summary, results = evaluate_retrieval(items, retrieve, run_k)
+        per_question = results_to_json(results)
+        if answers:
+            summary["answers"] = _answers(assistant, items, run_k, per_question)
+        runs.append({"params": params, "summary": summary, "results": per_question})
+    return runs
+
+
+def _answers(assistant: Assistant, items: list[Item], k: int, per_question: list[dict]) -> dict[str, Any]:
+    latencies, prompt_tokens, completion_tokens, costs, errors = [], [], [], [], 0
+    for item, row in zip(items, per_question):
+        answer = assistant.ask(item.question, k)
+        row["extra"] = {"answer": answer.text, "cited": [s.location for s in answer.sources if s.cited],
+                        "usage": answer.usage.to_dict(), "cost_usd": answer.cost_usd, "error": answer.error,
+                        "reference_answer": item.reference_answer}
+        latencies.append(answer.latency_ms.get("total", 0.0))
+        prompt_tokens.append(answer.usage.prompt_tokens)
+        completion_tokens.append(answer.usage.completion_tokens)
+        costs.append(answer.cost_usd)
+        errors += answer.error is not None
+    n = len(items)
+    return {
+        "answered": n - errors,
+        "errors": errors,
+        "model": assistant.llm.name,
+        "prompt_tokens_per_query": sum(prompt_tokens) / n,
+        "completion_tokens_per_query": sum(completion_tokens) / n,
+        "cost_per_query_usd": sum(costs) / n,
+        "cost_total_usd": sum(costs),
+        "latency_ms_p50": statistics.median(latencies),
+    }
