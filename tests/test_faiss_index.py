@@ -1,55 +1,29 @@
-import threading
-
 import numpy as np
 import pytest
 
-from indexes import Chunk, FileRecord, IndexInfo, IndexLockedError, IndexMismatchError
+from indexes import FileRecord, IndexInfo
 from indexes.faiss_index import FaissIndex
-from pipelines.embed import HashEmbedder
 from tests.conftest import write_chunks
+from tests.index_contract import E, IndexContract, chunks, search
 
-E = HashEmbedder()
 
+class TestFaissIndex(IndexContract):
+    @pytest.fixture
+    def make_index(self, tmp_path):
+        opened = []
 
-def chunks(path, *texts, **meta):
-    return [Chunk(path=path, text=t, position=i, section=("S",), metadata=dict(meta)) for i, t in enumerate(texts)]
+        def make():
+            opened.append(FaissIndex(tmp_path / "idx"))
+            return opened[-1]
+
+        yield make
+        for index in opened:
+            index.close()
 
 
 @pytest.fixture
 def index(tmp_path):
     return FaissIndex(tmp_path / "idx")
-
-
-def search(index, text, k=5, where=None):
-    return [h.chunk.text for h in index.search(E.embed_query(text), k, where)]
-
-
-def test_empty_index(index):
-    assert index.info() is None and index.count() == 0 and index.manifest() == {}
-    assert search(index, "anything") == []
-
-
-def test_add_search_and_k_larger_than_count(index):
-    write_chunks(index, E, {"a.md": chunks("a.md", "red apples", "green pears"), "b.md": chunks("b.md", "blue sky")})
-    assert index.count() == 3
-    assert search(index, "red apples", k=1) == ["red apples"]
-    assert len(search(index, "sky", k=50)) == 3
-    hit = index.search(E.embed_query("blue sky"), 1)[0]
-    assert hit.score == pytest.approx(1.0, abs=1e-5) and hit.chunk.path == "b.md" and hit.chunk.section == ("S",)
-
-
-def test_upsert_replaces_a_files_chunks(index):
-    write_chunks(index, E, {"a.md": chunks("a.md", "old text one", "old text two")})
-    write_chunks(index, E, {"a.md": chunks("a.md", "new text")})
-    assert index.count() == 1 and search(index, "old text one") == ["new text"]
-    assert index.manifest()["a.md"].chunks == 1
-
-
-def test_remove_files(index):
-    write_chunks(index, E, {"a.md": chunks("a.md", "alpha"), "b.md": chunks("b.md", "beta")})
-    with index.writer(index.info()) as w:
-        w.remove_files(["a.md"])
-    assert search(index, "alpha") == ["beta"] and list(index.manifest()) == ["b.md"]
 
 
 def test_reload_from_disk_and_rebuild_when_faiss_file_is_missing(index, tmp_path):
@@ -64,59 +38,6 @@ def test_reload_from_disk_and_rebuild_when_faiss_file_is_missing(index, tmp_path
     assert search(rebuilt, "alpha", k=1) == ["alpha"] and rebuilt.count() == 2
 
 
-def test_metadata_filters(index):
-    write_chunks(index, E, {
-        "docs/a.md": chunks("docs/a.md", "apple pie", lang="en"),
-        "other/b.md": chunks("other/b.md", "apple tart", lang="fr"),
-    })
-    assert search(index, "apple", where={"path": "docs/*"}) == ["apple pie"]
-    assert search(index, "apple", where={"lang": "fr"}) == ["apple tart"]
-    assert search(index, "apple", where={"section": "S"}, k=5) != []
-    assert search(index, "apple", where={"section": "nope"}) == []
-
-
-def test_model_mismatch_is_refused_with_advice(index):
-    write_chunks(index, E, {"a.md": chunks("a.md", "x")})
-    with pytest.raises(IndexMismatchError, match="built with embedding model 'fake-hash'.*--index"):
-        index.check_model("all-MiniLM-L6-v2", 384)
-    with pytest.raises(IndexMismatchError):
-        with index.writer(IndexInfo("other-model", 64)):
-            pass
-
-
-def test_a_failed_write_leaves_the_old_index(index):
-    write_chunks(index, E, {"a.md": chunks("a.md", "keep me")})
-    with pytest.raises(RuntimeError):
-        with index.writer(index.info()) as w:
-            w.remove_files(["a.md"])
-            w.add_chunks(chunks("b.md", "half written"), E.embed_documents(["half written"]))
-            raise RuntimeError("crash in the middle of a commit")
-    assert search(index, "anything") == ["keep me"] and list(index.manifest()) == ["a.md"]
-
-
-def test_second_writer_is_refused_while_one_is_open(index, tmp_path):
-    write_chunks(index, E, {"a.md": chunks("a.md", "x")})
-    other = FaissIndex(tmp_path / "idx")
-    with index.writer(index.info()):
-        with pytest.raises(IndexLockedError, match="Another process is writing"):
-            with other.writer(index.info()):
-                pass
-
-
-def test_readers_see_the_old_state_during_a_write(index, tmp_path):
-    write_chunks(index, E, {"a.md": chunks("a.md", "old")})
-    reader = FaissIndex(tmp_path / "idx")
-    seen = []
-    with index.writer(index.info()) as w:
-        w.remove_files(["a.md"])
-        w.add_chunks(chunks("a.md", "new"), E.embed_documents(["new"]))
-        t = threading.Thread(target=lambda: seen.append(search(reader, "x")))
-        t.start()
-        t.join()
-    assert seen == [["old"]]
-    assert search(reader, "x") == ["new"]
-
-
 def test_vectors_round_trip_exactly(index):
     c = chunks("a.md", "some text")
     v = E.embed_documents(["some text"])
@@ -127,20 +48,3 @@ def test_vectors_round_trip_exactly(index):
     for f in index.directory.glob("*.faiss"):
         f.unlink()
     assert np.allclose(index.search(v[0], 1)[0].score, 1.0, atol=1e-6)
-
-
-def test_lexical_search_ranks_keyword_matches_and_follows_deletes(index):
-    write_chunks(index, E, {
-        "a.md": chunks("a.md", "the glacier backend retries uploads", "thumbnails are lazy"),
-        "b.md": chunks("b.md", "glacier glacier cold storage pricing"),
-    })
-    hits = index.lexical_search("How do glacier uploads work?", 5)
-    assert [h.chunk.text for h in hits][:1] == ["the glacier backend retries uploads"]
-    assert all(h.score > 0 for h in hits) and len(hits) == 2
-    assert index.lexical_search("what is the", 5) == []  # only stopwords
-    assert index.lexical_search('"; DROP TABLE chunks; --', 5) == []  # quoted terms, no injection
-    assert [h.chunk.path for h in index.lexical_search("glacier", 5, where={"path": "b.md"})] == ["b.md"]
-    with index.writer(index.info()) as w:
-        w.remove_files(["b.md"])
-    assert [h.chunk.path for h in index.lexical_search("glacier pricing", 5)] == ["a.md"]
-    assert index.lexical_search("retry", 5)[0].chunk.text.startswith("the glacier")  # stemmed
