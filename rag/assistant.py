@@ -115,14 +115,15 @@ class Assistant:
         reranker = self.reranker
         if reranker is None:
             return self.retriever.search(question, k, where)
-        candidates = self.retriever.search(question, max(k, self.config.retrieval_candidates), where)
+        candidates = self.retriever.search(question, max(k, self.config.rerank_candidates), where)
         return reranker.rerank(question, candidates, k)
 
     @property
     def retriever(self) -> Retriever:
         if self._retriever is None:
             c = self.config
-            settings = RetrievalSettings(c.retrieval_mode, c.retrieval_candidates, c.rrf_k, c.dense_weight, c.lexical_weight)
+            settings = RetrievalSettings(c.retrieval_mode, c.retrieval_candidates, c.rrf_k, c.dense_weight,
+                                         c.lexical_weight, c.per_source)
             self._retriever = Retriever(self.index, self.embedder, settings)
         return self._retriever
 

@@ -18,14 +18,34 @@ Mode = Literal["dense", "lexical", "hybrid"]
 @dataclass(frozen=True)
 class RetrievalSettings:
     mode: Mode = "hybrid"
-    candidates: int = 40  # per retriever, before fusion and reranking
+    candidates: int = 100  # per retriever, before fusion, diversity and reranking
     rrf_k: int = 60
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
+    per_source: int = 1  # most chunks from one page (URL without anchor, or path); 0: no limit
 
 
 def _key(hit: Hit) -> tuple[str, int]:
     return hit.chunk.path, hit.chunk.position
+
+
+def page_key(hit: Hit) -> str:
+    """The page a chunk belongs to: its URL without the anchor, or its file path."""
+    return (hit.chunk.url or hit.chunk.path).split("#", 1)[0]
+
+
+def limit_per_source(hits: list[Hit], per_source: int) -> list[Hit]:
+    """Keep at most `per_source` hits of each page, in order (0 keeps everything)."""
+    if per_source <= 0:
+        return hits
+    taken: dict[str, int] = {}
+    out = []
+    for hit in hits:
+        key = page_key(hit)
+        if taken.get(key, 0) < per_source:
+            taken[key] = taken.get(key, 0) + 1
+            out.append(hit)
+    return out
 
 
 def reciprocal_rank_fusion(ranked: list[list[Hit]], weights: list[float], rrf_k: int = 60) -> list[Hit]:
@@ -46,15 +66,18 @@ class Retriever:
         self.index, self.embedder, self.settings = index, embedder, settings
 
     def search(self, question: str, k: int, where: dict[str, Any] | None = None) -> list[Hit]:
+        """The k best chunks, at most `per_source` of them from any one page."""
         s = self.settings
+        n = max(k, s.candidates) if s.per_source or s.mode == "hybrid" else k
         if s.mode == "dense":
-            return self.index.search(self.embedder.embed_query(question), k, where)
-        if s.mode == "lexical":
-            return self.index.lexical_search(question, k, where)
-        n = max(k, s.candidates)
-        dense = self.index.search(self.embedder.embed_query(question), n, where)
-        lexical = self.index.lexical_search(question, n, where)
-        return reciprocal_rank_fusion([dense, lexical], [s.dense_weight, s.lexical_weight], s.rrf_k)[:k]
+            hits = self.index.search(self.embedder.embed_query(question), n, where)
+        elif s.mode == "lexical":
+            hits = self.index.lexical_search(question, n, where)
+        else:
+            dense = self.index.search(self.embedder.embed_query(question), n, where)
+            lexical = self.index.lexical_search(question, n, where)
+            hits = reciprocal_rank_fusion([dense, lexical], [s.dense_weight, s.lexical_weight], s.rrf_k)
+        return limit_per_source(hits, s.per_source)[:k]
 
 
 # --- rerankers ----------------------------------------------------------------------------

@@ -93,3 +93,27 @@ def test_cross_encoder_plumbing_with_a_model_built_from_the_bundled_minilm(tmp_p
     out = reranker.rerank("question", hits, 2)
     assert len(out) == 2 and {h.chunk.path for h in out} <= {"a", "b", "c"}
     assert all(isinstance(h.score, float) for h in out)
+
+
+def test_limit_per_source_keeps_the_best_chunk_of_each_page():
+    from rag.retrieval import limit_per_source
+
+    def at(url, pos):
+        return Hit(Chunk(path="p", text="t", position=pos, url=url), 0.0)
+
+    hits = [at("https://x/a.html#one", 0), at("https://x/a.html#two", 1), at("https://x/b.html", 2), at("https://x/a.html", 3)]
+    assert [h.chunk.position for h in limit_per_source(hits, 1)] == [0, 2]
+    assert [h.chunk.position for h in limit_per_source(hits, 2)] == [0, 1, 2]
+    assert limit_per_source(hits, 0) == hits
+
+
+def test_retriever_returns_distinct_pages_by_default(tmp_path):
+    idx = FaissIndex(tmp_path / "idx")
+    write_chunks(idx, E, {
+        "a.md": [Chunk("a.md", "zebra stripes", 0), Chunk("a.md", "zebra herds", 1)],
+        "b.md": [Chunk("b.md", "zebra crossing", 0)],
+    })
+    hits = Retriever(idx, E, RetrievalSettings(mode="dense")).search("zebra", 2)
+    assert sorted(h.chunk.path for h in hits) == ["a.md", "b.md"]
+    everything = Retriever(idx, E, RetrievalSettings(mode="dense", per_source=0)).search("zebra", 3)
+    assert len(everything) == 3
