@@ -54,6 +54,7 @@ class IngestReport:
     failed: list[Failure] = field(default_factory=list)
     chunks_written: int = 0
     seconds: float = 0.0
+    changed_paths: list[str] = field(default_factory=list)  # replaced or removed: corrections citing them need review
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -241,6 +242,7 @@ def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = Ingest
         else:
             report.new += 1
     report.chunks_written = sum(counts.values())
+    report.changed_paths = sorted({f.path for f in todo_plan.changed if f.path not in failures} | set(todo_plan.removed))
     report.seconds = time.perf_counter() - started
     return report
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -13,11 +14,15 @@ from indexes.errors import LLMError
 from pipelines.chunk import ChunkingConfig
 from pipelines.embed import Embedder, canonical_name, load_embedder
 from pipelines.ingest import IngestOptions, IngestReport, ingest
+from indexes.corrections import AnswerRecord, Correction, CorrectionStore, Feedback, open_corrections
+from indexes.errors import RagError
 from rag.config import Config
+from rag.corrections import Matcher, correction_info
 from rag.llm import ChatModel, Completion, load_chat
 from rag.retrieval import Reranker, RetrievalSettings, Retriever, load_reranker
 from rag.types import Answer, Source, Usage
 
+log = logging.getLogger(__name__)
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
 
@@ -43,6 +48,7 @@ class Assistant:
         self._index, self._embedder, self._llm = index, embedder, llm
         self._retriever: Retriever | None = None
         self._reranker: Reranker | None = None
+        self._corrections: CorrectionStore | None = None
 
     # -- parts, built on first use -------------------------------------------------------
     @property
@@ -86,8 +92,71 @@ class Assistant:
         )
 
     def ingest(self, paths: list[str], progress: bool = False) -> IngestReport:
-        """Bring the index up to date with the files under `paths`."""
-        return ingest([str(p) for p in paths], self.index, self.ingest_options(progress))
+        """Bring the index up to date with the files under `paths`. Corrections that cite a
+        file that changed or disappeared are flagged for review."""
+        report = ingest([str(p) for p in paths], self.index, self.ingest_options(progress))
+        if report.changed_paths:
+            self.corrections.flag_for_review(report.changed_paths, "a cited file changed or was removed")
+        return report
+
+    # -- corrections and feedback ----------------------------------------------------
+    @property
+    def corrections(self) -> CorrectionStore:
+        """The corrections store and answer log that live with the index."""
+        if self._corrections is None:
+            self._corrections = open_corrections(self.index)
+        return self._corrections
+
+    @property
+    def matcher(self) -> Matcher:
+        return Matcher.from_dict(self.corrections.get_meta("matcher"))
+
+    def find_correction(self, question: str) -> tuple[Correction, float, str] | None:
+        """The active correction whose question asks the same as `question`, if any."""
+        vector = self.embedder.embed_query(question)
+        judge = self._judge if self.config.corrections_judge == "llm" else None
+        matcher = self.matcher
+        model = canonical_name(self.config.embedding_model)
+        for correction, similarity in self.corrections.nearest(vector, 3):
+            if correction.model != model:
+                continue
+            matched, why = matcher.decide(correction.question, question, similarity, judge)
+            if matched:
+                return correction, similarity, why
+        return None
+
+    def _judge(self, a: str, b: str) -> bool:
+        prompt = prompts.load("same_question", self.config.prompts_dir)
+        reply = self.llm.complete(prompt.render(a=a, b=b), max_tokens=4).text.strip().upper()
+        return reply.startswith("SAME")
+
+    def correct(self, answer: str, *, answer_id: str | None = None, question: str | None = None,
+                reason: str | None = None, author: str = "unknown", sources: list[str] | None = None) -> Correction:
+        """Record a human correction for a logged answer (by id) or for a question."""
+        bad_answer = None
+        if answer_id is not None:
+            record = self.corrections.get_answer(answer_id)
+            if record is None:
+                raise RagError(f"No logged answer with id {answer_id!r} in the index at {self.index.location}.")
+            question = question or record.question
+            bad_answer = record.answer
+            if sources is None:
+                sources = [s["path"] for s in record.sources if s.get("cited")] or [s["path"] for s in record.sources]
+        if not question or not answer.strip():
+            raise RagError("A correction needs a question (or the id of a logged answer) and the corrected answer.")
+        correction = Correction(
+            question=question, answer=answer.strip(), author=author, reason=reason, replaces_answer_id=answer_id,
+            bad_answer=bad_answer, sources=list(dict.fromkeys(sources or [])),
+            model=canonical_name(self.config.embedding_model),
+        )
+        self.corrections.add(correction, self.embedder.embed_query(question))
+        return correction
+
+    def feedback(self, answer_id: str, good: bool, comment: str | None = None) -> None:
+        """Record a thumbs up or down (and a comment) on a logged answer."""
+        if self.corrections.get_answer(answer_id) is None:
+            raise RagError(f"No logged answer with id {answer_id!r} in the index at {self.index.location}.")
+        self.corrections.add_feedback(Feedback(answer_id, bool(good), comment))
 
     def status(self) -> dict[str, Any]:
         info = self.index.info()
@@ -147,12 +216,23 @@ class Assistant:
         """Yield the answer text as it is generated, then the final `Answer`."""
         started = time.perf_counter()
         latency: dict[str, float] = {}
+        match = self.find_correction(question) if self.config.corrections else None
+        latency["corrections"] = _ms(started)
+        if match is not None and self.config.corrections_mode == "verbatim":
+            answer = self._verbatim(question, *match, latency, started)
+            yield answer.text
+            yield answer
+            return
         hits = self.search(question, k)
-        latency["retrieve"] = _ms(started)
+        latency["retrieve"] = _ms(started) - latency["corrections"]
 
         prompt = prompts.load(self.config.prompt, self.config.prompts_dir)
         llm = self.llm
         context_sources = self._fit_context(hits, llm)
+        if match is not None:  # guide: the correction is authoritative context, block [1]
+            context_sources = [_correction_source(match[0])] + [
+                Source(s.n + 1, s.path, s.url, s.title, s.section, s.score, s.text) for s in context_sources
+            ]
         messages = prompt.render(context=_context(context_sources), question=question)
 
         llm_started = time.perf_counter()
@@ -179,7 +259,7 @@ class Assistant:
             for s in context_sources
         ]
         cited = [s for s in retrieved if s.cited]
-        yield Answer(
+        yield self._log(Answer(
             id=uuid.uuid4().hex,
             question=question,
             text=text if error is None else (text or "No answer could be generated; the retrieved sources are listed."),
@@ -190,7 +270,32 @@ class Assistant:
             model=llm.name,
             prompt=prompt.id,
             error=error,
-        )
+            correction=correction_info(match[0], "guide", match[1]) if match else None,
+        ))
+
+    def _verbatim(self, question: str, correction: Correction, similarity: float, why: str,
+                  latency: dict[str, float], started: float) -> Answer:
+        source = _correction_source(correction)
+        sources = [source] + [
+            Source(i, path, None, None, (), 1.0, "", cited=True) for i, path in enumerate(correction.sources, 2)
+        ]
+        latency["total"] = _ms(started)
+        return self._log(Answer(
+            id=uuid.uuid4().hex, question=question, text=correction.answer, sources=sources, retrieved=[],
+            latency_ms=latency, model="human-correction", prompt="",
+            correction=correction_info(correction, "verbatim", similarity),
+        ))
+
+    def _log(self, answer: Answer) -> Answer:
+        if self.config.log_answers:
+            try:
+                self.corrections.log_answer(AnswerRecord(
+                    answer.id, answer.question, answer.text, [s.to_dict() for s in answer.sources], answer.model,
+                    answer.prompt, (answer.correction or {}).get("id"), answer.error,
+                ))
+            except Exception as exc:  # the answer matters more than its log line
+                log.warning("could not log answer %s: %s", answer.id, exc)
+        return answer
 
     def _fit_context(self, hits: list[Hit], llm: ChatModel) -> list[Source]:
         """The hits that fit the context budget, in rank order (at least one)."""
@@ -204,6 +309,11 @@ class Assistant:
             budget -= cost
             chosen.append(source)
         return chosen
+
+
+def _correction_source(correction: Correction) -> Source:
+    title = f"Human correction by {correction.author}, {correction.created_at[:10]}"
+    return Source(1, f"correction:{correction.id}", None, title, (title,), 1.0, correction.answer, cited=True)
 
 
 def _block(source: Source) -> str:

@@ -45,6 +45,11 @@ class Config(BaseModel):
     context_tokens: int = Field(1200, ge=16, description="Budget for context blocks in the answer prompt, in the LLM's tokens.")
     prompt: str = Field("answer", description="Answer prompt template name.")
     prompts_dir: str | None = Field(None, description="Directory with your own prompt templates.")
+    # corrections and feedback
+    corrections: bool = Field(True, description="Look up human corrections before answering.")
+    corrections_mode: Literal["verbatim", "guide"] = Field("verbatim", description="verbatim: the correction is the answer; guide: the model answers with the correction as authoritative, cited context.")
+    corrections_judge: Literal["none", "llm"] = Field("none", description="llm: a capable chat model must also agree that questions in the similarity band are the same.")
+    log_answers: bool = Field(True, description="Log every answer (question, answer, sources, model) for feedback and corrections.")
     # the LLM
     llm_backend: Literal["auto", "local", "openai", "fake"] = Field(
         "auto", description="auto: an OpenAI-compatible endpoint when llm_base_url is set, else the local model."

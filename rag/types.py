@@ -61,6 +61,7 @@ class Answer:
     prompt: str = ""
     cost_usd: float = 0.0
     error: str | None = None
+    correction: dict[str, Any] | None = None  # the human correction that applied, if any
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -74,6 +75,7 @@ class Answer:
             "model": self.model,
             "prompt": self.prompt,
             "cost_usd": self.cost_usd,
+            "correction": self.correction,
         }
         if self.error is not None:
             data["error"] = self.error

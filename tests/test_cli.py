@@ -82,3 +82,33 @@ def test_model_mismatch_and_missing_index_are_clear_errors(docs):
     assert mismatch.returncode == 1 and "built with embedding model 'all-MiniLM-L6-v2'" in mismatch.stderr
     missing = rag("ask", "x", "--index", "nowhere", "--json", check=False)
     assert missing.returncode == 1 and "rag ingest PATH" in as_json(missing)["error"]
+
+
+def test_feedback_and_corrections_close_the_loop(docs):
+    rag("ingest", "docs", "--json")
+    bad = as_json(rag("ask", "What licence does Wombat use?", "--json"))
+    assert bad["correction"] is None
+    rag("feedback", "add", bad["id"], "--bad", "--comment", "wrong licence")
+    listed = as_json(rag("feedback", "list", "--bad", "--json"))["feedback"]
+    assert [(f["answer_id"], f["good"], f["comment"]) for f in listed] == [(bad["id"], False, "wrong licence")]
+
+    cid = as_json(rag("correct", bad["id"], "--answer", "Wombat uses the Apache License 2.0.", "--reason", "test",
+                      "--author", "ana", "--json"))["id"]
+    fixed = as_json(rag("ask", "what licence does wombat use", "--json"))
+    assert fixed["answer"] == "Wombat uses the Apache License 2.0."
+    c = fixed["correction"]
+    assert (c["id"], c["mode"], c["author"]) == (cid, "verbatim", "ana") and c["similarity"] > 0.9 and c["created_at"]
+    assert as_json(rag("ask", "How do I build every thumbnail?", "--json"))["correction"] is None
+
+    (docs / "faq.html").write_text("<h1>FAQ</h1><p>Wombat is now MIT licensed.</p>")
+    rag("ingest", "docs", "--json")
+    listed = as_json(rag("corrections", "list", "--json"))["corrections"]
+    assert listed[0]["id"] == cid and "docs/faq.html" in listed[0]["review"]
+
+    exported = rag("corrections", "export").stdout
+    rag("ingest", "docs", "--index", "other", "--json")
+    imported = subprocess.run(OFFLINE + [RAG, "corrections", "import", "-", "--index", "other", "--json"], input=exported,
+                              capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert json.loads(imported.stdout) == {"imported": 1}
+    rag("corrections", "disable", cid)
+    assert as_json(rag("ask", "what licence does wombat use", "--json"))["correction"] is None

@@ -56,3 +56,16 @@ def test_large_index_uses_hnsw(pg_collection):
     for _ in range(8):  # many runs: no cached generic plan takes over
         assert index.search(vectors[7], 1)[0].chunk.text == "t7"
     index.close()
+
+
+from tests.corrections_contract import CorrectionStoreContract  # noqa: E402
+
+
+class TestPgCorrectionStore(CorrectionStoreContract):
+    @pytest.fixture
+    def store(self, pg_collection):
+        from indexes.corrections import open_corrections
+
+        index = PgVectorIndex(pg_collection)
+        yield open_corrections(index)
+        index.close()

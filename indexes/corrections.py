@@ -1,0 +1,381 @@
+"""The corrections store and the answer log, beside an index and never mixed into it.
+
+A FAISS index directory gets `corrections.sqlite`; a PostgreSQL index gets tables in its
+collection's schema. Both hold: corrections (question, its embedding, the corrected
+answer, what it replaces, reason, author, time, active flag, sources, review flag), the
+log of every answer given, and feedback on answers. Re-ingesting never touches them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass
+class Correction:
+    question: str
+    answer: str
+    author: str = "unknown"
+    reason: str | None = None
+    replaces_answer_id: str | None = None
+    bad_answer: str | None = None
+    sources: list[str] = field(default_factory=list)
+    id: str = field(default_factory=new_id)
+    created_at: str = field(default_factory=now)
+    active: bool = True
+    review: str | None = None  # why a human should look at it again (a cited file changed)
+    model: str = ""  # the embedding model of its question vector
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class AnswerRecord:
+    id: str
+    question: str
+    answer: str
+    sources: list[dict]
+    model: str
+    prompt: str
+    correction_id: str | None = None
+    error: str | None = None
+    created_at: str = field(default_factory=now)
+
+
+@dataclass
+class Feedback:
+    answer_id: str
+    good: bool
+    comment: str | None = None
+    created_at: str = field(default_factory=now)
+    question: str | None = None
+    answer: str | None = None
+
+
+_FIELDS = ["id", "question", "answer", "author", "reason", "replaces_answer_id", "bad_answer", "sources",
+           "created_at", "active", "review", "model"]
+
+
+class CorrectionStore(ABC):
+    """Storage only: matching and the workflow live in `rag.corrections`."""
+
+    @abstractmethod
+    def add(self, correction: Correction, embedding: np.ndarray) -> str: ...
+
+    @abstractmethod
+    def get(self, correction_id: str) -> Correction | None: ...
+
+    @abstractmethod
+    def list(self, include_inactive: bool = True) -> list[Correction]: ...
+
+    @abstractmethod
+    def update(self, correction_id: str, **changes: Any) -> bool: ...
+
+    @abstractmethod
+    def remove(self, correction_id: str) -> bool: ...
+
+    @abstractmethod
+    def nearest(self, vector: np.ndarray, n: int = 3) -> list[tuple[Correction, float]]:
+        """Active corrections closest to the vector, with cosine similarity, best first."""
+
+    @abstractmethod
+    def log_answer(self, record: AnswerRecord) -> None: ...
+
+    @abstractmethod
+    def get_answer(self, answer_id: str) -> AnswerRecord | None: ...
+
+    @abstractmethod
+    def add_feedback(self, feedback: Feedback) -> None: ...
+
+    @abstractmethod
+    def list_feedback(self, bad_only: bool = False) -> list[Feedback]: ...
+
+    @abstractmethod
+    def get_meta(self, key: str) -> Any: ...
+
+    @abstractmethod
+    def set_meta(self, key: str, value: Any) -> None: ...
+
+    def flag_for_review(self, paths: list[str], reason: str) -> list[str]:
+        """Flag active corrections that cite any of `paths`; returns their ids."""
+        wanted = set(paths)
+        flagged = []
+        for c in self.list(include_inactive=False):
+            hit = [s for s in c.sources if s.split("#", 1)[0] in wanted]
+            if hit:
+                self.update(c.id, review=f"{reason}: {', '.join(sorted(hit))}")
+                flagged.append(c.id)
+        return flagged
+
+    def close(self) -> None:
+        pass
+
+
+def _row_to_correction(row) -> Correction:
+    data = dict(zip(_FIELDS, row))
+    data["sources"] = json.loads(data["sources"]) if isinstance(data["sources"], str) else list(data["sources"] or [])
+    data["active"] = bool(data["active"])
+    return Correction(**data)
+
+
+class SqliteCorrectionStore(CorrectionStore):
+    """corrections.sqlite inside a FAISS index directory; exact search over active corrections."""
+
+    SCHEMA = [
+        """CREATE TABLE IF NOT EXISTS corrections (
+            id TEXT PRIMARY KEY, question TEXT NOT NULL, answer TEXT NOT NULL, author TEXT, reason TEXT,
+            replaces_answer_id TEXT, bad_answer TEXT, sources TEXT NOT NULL, created_at TEXT NOT NULL,
+            active INTEGER NOT NULL, review TEXT, model TEXT NOT NULL, embedding BLOB NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS answers (
+            id TEXT PRIMARY KEY, question TEXT NOT NULL, answer TEXT NOT NULL, sources TEXT NOT NULL,
+            model TEXT, prompt TEXT, correction_id TEXT, error TEXT, created_at TEXT NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS feedback (
+            id INTEGER PRIMARY KEY, answer_id TEXT NOT NULL, good INTEGER NOT NULL, comment TEXT,
+            created_at TEXT NOT NULL)""",
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ]
+
+    def __init__(self, directory: str | Path):
+        self.path = Path(directory) / "corrections.sqlite"
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._matrix: tuple[list[str], np.ndarray] | None = None
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            for statement in self.SCHEMA:
+                conn.execute(statement)
+            self._conn = conn
+        return self._conn
+
+    def _write(self, sql: str, args: tuple = ()) -> int:
+        with self._lock:
+            cursor = self._db().execute(sql, args)
+            self._matrix = None
+            return cursor.rowcount
+
+    def add(self, correction, embedding):
+        vector = np.asarray(embedding, dtype=np.float32)
+        c = correction
+        self._write(
+            f"INSERT INTO corrections ({', '.join(_FIELDS)}, embedding) VALUES ({', '.join('?' * (len(_FIELDS) + 1))})",
+            (c.id, c.question, c.answer, c.author, c.reason, c.replaces_answer_id, c.bad_answer, json.dumps(c.sources),
+             c.created_at, int(c.active), c.review, c.model, vector.tobytes()),
+        )
+        return c.id
+
+    def get(self, correction_id):
+        row = self._db().execute(f"SELECT {', '.join(_FIELDS)} FROM corrections WHERE id = ?", (correction_id,)).fetchone()
+        return _row_to_correction(row) if row else None
+
+    def list(self, include_inactive=True):
+        sql = f"SELECT {', '.join(_FIELDS)} FROM corrections" + ("" if include_inactive else " WHERE active = 1")
+        return [_row_to_correction(r) for r in self._db().execute(sql + " ORDER BY created_at, id")]
+
+    def update(self, correction_id, **changes):
+        allowed = {"active", "review", "answer", "reason", "sources"}
+        if not changes or set(changes) - allowed:
+            raise ValueError(f"can only change {sorted(allowed)}")
+        values = [json.dumps(v) if k == "sources" else (int(v) if k == "active" else v) for k, v in changes.items()]
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        return self._write(f"UPDATE corrections SET {sets} WHERE id = ?", (*values, correction_id)) > 0
+
+    def remove(self, correction_id):
+        return self._write("DELETE FROM corrections WHERE id = ?", (correction_id,)) > 0
+
+    def nearest(self, vector, n=3):
+        with self._lock:
+            if self._matrix is None:
+                rows = self._db().execute("SELECT id, embedding FROM corrections WHERE active = 1").fetchall()
+                ids = [r[0] for r in rows]
+                matrix = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows]) if rows else np.zeros((0, 1), np.float32)
+                self._matrix = (ids, matrix)
+            ids, matrix = self._matrix
+        if not ids:
+            return []
+        sims = matrix @ np.asarray(vector, dtype=np.float32)
+        order = np.argsort(-sims)[:n]
+        return [(self.get(ids[i]), float(sims[i])) for i in order]
+
+    def log_answer(self, record):
+        r = record
+        self._write("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (r.id, r.question, r.answer, json.dumps(r.sources), r.model, r.prompt, r.correction_id, r.error, r.created_at))
+
+    def get_answer(self, answer_id):
+        row = self._db().execute(
+            "SELECT id, question, answer, sources, model, prompt, correction_id, error, created_at FROM answers WHERE id = ?",
+            (answer_id,)).fetchone()
+        if row is None:
+            return None
+        return AnswerRecord(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], row[7], row[8])
+
+    def add_feedback(self, feedback):
+        self._write("INSERT INTO feedback (answer_id, good, comment, created_at) VALUES (?, ?, ?, ?)",
+                    (feedback.answer_id, int(feedback.good), feedback.comment, feedback.created_at))
+
+    def list_feedback(self, bad_only=False):
+        sql = ("SELECT f.answer_id, f.good, f.comment, f.created_at, a.question, a.answer FROM feedback f "
+               "LEFT JOIN answers a ON a.id = f.answer_id" + (" WHERE f.good = 0" if bad_only else "") + " ORDER BY f.id")
+        return [Feedback(r[0], bool(r[1]), r[2], r[3], r[4], r[5]) for r in self._db().execute(sql)]
+
+    def get_meta(self, key):
+        row = self._db().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def set_meta(self, key, value):
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    def close(self):
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+            self._conn, self._matrix = None, None
+
+
+class PgCorrectionStore(CorrectionStore):
+    """Tables beside a pgvector index, in its collection's schema; search with pgvector."""
+
+    def __init__(self, index):
+        self.index = index  # a PgVectorIndex: shares its pool and schema
+        self.schema = index.schema
+        self._ready = False
+
+    def _conn(self):
+        if not self._ready:
+            s = self.schema
+            with self.index._conn() as conn:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (s + ":corrections",))
+                    conn.execute(f"""CREATE TABLE IF NOT EXISTS {s}.corrections (
+                        id text PRIMARY KEY, question text NOT NULL, answer text NOT NULL, author text, reason text,
+                        replaces_answer_id text, bad_answer text, sources jsonb NOT NULL, created_at text NOT NULL,
+                        active boolean NOT NULL, review text, model text NOT NULL, embedding vector NOT NULL)""")
+                    conn.execute(f"""CREATE TABLE IF NOT EXISTS {s}.answers (
+                        id text PRIMARY KEY, question text NOT NULL, answer text NOT NULL, sources jsonb NOT NULL,
+                        model text, prompt text, correction_id text, error text, created_at text NOT NULL)""")
+                    conn.execute(f"""CREATE TABLE IF NOT EXISTS {s}.feedback (
+                        id bigserial PRIMARY KEY, answer_id text NOT NULL, good boolean NOT NULL, comment text,
+                        created_at text NOT NULL)""")
+                    conn.execute(f"CREATE TABLE IF NOT EXISTS {s}.corrections_meta (key text PRIMARY KEY, value jsonb NOT NULL)")
+            self._ready = True
+        return self.index._conn()
+
+    def add(self, correction, embedding):
+        from psycopg.types.json import Jsonb
+
+        c = correction
+        with self._conn() as conn:
+            conn.execute(
+                f"INSERT INTO {self.schema}.corrections ({', '.join(_FIELDS)}, embedding) VALUES ({', '.join(['%s'] * (len(_FIELDS) + 1))})",
+                (c.id, c.question, c.answer, c.author, c.reason, c.replaces_answer_id, c.bad_answer, Jsonb(c.sources),
+                 c.created_at, c.active, c.review, c.model, np.asarray(embedding, dtype=np.float32)),
+            )
+        return c.id
+
+    def get(self, correction_id):
+        with self._conn() as conn:
+            row = conn.execute(f"SELECT {', '.join(_FIELDS)} FROM {self.schema}.corrections WHERE id = %s",
+                               (correction_id,)).fetchone()
+        return _row_to_correction(row) if row else None
+
+    def list(self, include_inactive=True):
+        sql = f"SELECT {', '.join(_FIELDS)} FROM {self.schema}.corrections" + ("" if include_inactive else " WHERE active")
+        with self._conn() as conn:
+            return [_row_to_correction(r) for r in conn.execute(sql + " ORDER BY created_at, id").fetchall()]
+
+    def update(self, correction_id, **changes):
+        from psycopg.types.json import Jsonb
+
+        allowed = {"active", "review", "answer", "reason", "sources"}
+        if not changes or set(changes) - allowed:
+            raise ValueError(f"can only change {sorted(allowed)}")
+        values = [Jsonb(v) if k == "sources" else v for k, v in changes.items()]
+        sets = ", ".join(f"{k} = %s" for k in changes)
+        with self._conn() as conn:
+            return conn.execute(f"UPDATE {self.schema}.corrections SET {sets} WHERE id = %s",
+                                (*values, correction_id)).rowcount > 0
+
+    def remove(self, correction_id):
+        with self._conn() as conn:
+            return conn.execute(f"DELETE FROM {self.schema}.corrections WHERE id = %s", (correction_id,)).rowcount > 0
+
+    def nearest(self, vector, n=3):
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(_FIELDS)}, 1 - (embedding <=> %s) FROM {self.schema}.corrections "
+                "WHERE active ORDER BY embedding <=> %s LIMIT %s",
+                (np.asarray(vector, dtype=np.float32), np.asarray(vector, dtype=np.float32), n),
+            ).fetchall()
+        return [(_row_to_correction(r[:-1]), float(r[-1])) for r in rows]
+
+    def log_answer(self, record):
+        from psycopg.types.json import Jsonb
+
+        r = record
+        with self._conn() as conn:
+            conn.execute(
+                f"INSERT INTO {self.schema}.answers VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                (r.id, r.question, r.answer, Jsonb(r.sources), r.model, r.prompt, r.correction_id, r.error, r.created_at),
+            )
+
+    def get_answer(self, answer_id):
+        with self._conn() as conn:
+            row = conn.execute(
+                f"SELECT id, question, answer, sources, model, prompt, correction_id, error, created_at "
+                f"FROM {self.schema}.answers WHERE id = %s", (answer_id,)).fetchone()
+        return AnswerRecord(*row[:3], list(row[3]), *row[4:]) if row else None
+
+    def add_feedback(self, feedback):
+        with self._conn() as conn:
+            conn.execute(f"INSERT INTO {self.schema}.feedback (answer_id, good, comment, created_at) VALUES (%s, %s, %s, %s)",
+                         (feedback.answer_id, feedback.good, feedback.comment, feedback.created_at))
+
+    def list_feedback(self, bad_only=False):
+        sql = (f"SELECT f.answer_id, f.good, f.comment, f.created_at, a.question, a.answer FROM {self.schema}.feedback f "
+               f"LEFT JOIN {self.schema}.answers a ON a.id = f.answer_id" + (" WHERE NOT f.good" if bad_only else "") + " ORDER BY f.id")
+        with self._conn() as conn:
+            return [Feedback(*r) for r in conn.execute(sql).fetchall()]
+
+    def get_meta(self, key):
+        with self._conn() as conn:
+            row = conn.execute(f"SELECT value FROM {self.schema}.corrections_meta WHERE key = %s", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key, value):
+        from psycopg.types.json import Jsonb
+
+        with self._conn() as conn:
+            conn.execute(f"INSERT INTO {self.schema}.corrections_meta VALUES (%s, %s) "
+                         "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (key, Jsonb(value)))
+
+
+def open_corrections(index) -> CorrectionStore:
+    """The corrections store that lives with `index`."""
+    from indexes.faiss_index import FaissIndex
+
+    if isinstance(index, FaissIndex):
+        return SqliteCorrectionStore(index.directory)
+    return PgCorrectionStore(index)

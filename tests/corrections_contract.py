@@ -1,0 +1,53 @@
+"""The corrections store battery, run on both backends."""
+
+import numpy as np
+
+from indexes.corrections import AnswerRecord, Correction, Feedback
+from pipelines.embed import HashEmbedder
+
+E = HashEmbedder()
+
+
+class CorrectionStoreContract:
+    """Subclasses provide a `store` fixture."""
+
+    def test_add_get_list_update_remove(self, store):
+        c = Correction("How do I upgrade?", "Run wombat self-update.", author="ana", sources=["docs/a.md"], model="fake-hash")
+        store.add(c, E.embed_query(c.question))
+        got = store.get(c.id)
+        assert got.to_dict() == c.to_dict()
+        assert [x.id for x in store.list()] == [c.id]
+        assert store.update(c.id, active=False) and store.list(include_inactive=False) == []
+        assert store.nearest(E.embed_query("How do I upgrade?")) == []  # disabled ones never match
+        store.update(c.id, active=True)
+        assert store.remove(c.id) and store.get(c.id) is None and not store.remove(c.id)
+
+    def test_nearest_orders_by_similarity(self, store):
+        for q in ("upgrade wombat now", "delete all photos", "upgrade wombat carefully"):
+            store.add(Correction(q, "x", model="fake-hash"), E.embed_query(q))
+        found = store.nearest(E.embed_query("upgrade wombat now"), 2)
+        assert [c.question for c, _ in found][0] == "upgrade wombat now"
+        assert found[0][1] == __import__("pytest").approx(1.0, abs=1e-5) and found[0][1] >= found[1][1]
+
+    def test_flag_for_review_marks_corrections_citing_changed_files(self, store):
+        a = Correction("q1", "a1", sources=["docs/a.md", "https://x/a.html#s"], model="m")
+        b = Correction("q2", "a2", sources=["docs/b.md"], model="m")
+        for c in (a, b):
+            store.add(c, E.embed_query(c.question))
+        assert store.flag_for_review(["docs/a.md"], "changed") == [a.id]
+        assert "docs/a.md" in store.get(a.id).review and store.get(b.id).review is None
+
+    def test_answer_log_and_feedback(self, store):
+        store.log_answer(AnswerRecord("ans1", "q?", "wrong", [{"path": "docs/a.md", "cited": True}], "m", "answer@v1"))
+        assert store.get_answer("ans1").sources == [{"path": "docs/a.md", "cited": True}]
+        assert store.get_answer("nope") is None
+        store.add_feedback(Feedback("ans1", False, "outdated"))
+        store.add_feedback(Feedback("ans1", True))
+        bad = store.list_feedback(bad_only=True)
+        assert [(f.answer_id, f.good, f.comment, f.question, f.answer) for f in bad] == [("ans1", False, "outdated", "q?", "wrong")]
+        assert len(store.list_feedback()) == 2
+
+    def test_meta_round_trip(self, store):
+        assert store.get_meta("matcher") is None
+        store.set_meta("matcher", {"band": 0.8, "weights": [1.0, 2.0]})
+        assert store.get_meta("matcher") == {"band": 0.8, "weights": [1.0, 2.0]}

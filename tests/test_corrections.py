@@ -1,0 +1,87 @@
+import pytest
+
+from indexes import Chunk
+from indexes.corrections import SqliteCorrectionStore
+from indexes.faiss_index import FaissIndex
+from pipelines.embed import HashEmbedder
+from rag import Assistant, Config
+from rag.corrections import Matcher, calibrate, evaluate_matcher
+from rag.errors import RagError
+from rag.llm import ScriptedChat
+from tests.conftest import write_chunks
+from tests.corrections_contract import CorrectionStoreContract
+
+E = HashEmbedder()
+
+
+class TestSqliteCorrectionStore(CorrectionStoreContract):
+    @pytest.fixture
+    def store(self, tmp_path):
+        s = SqliteCorrectionStore(tmp_path)
+        yield s
+        s.close()
+
+
+def test_matcher_two_stages():
+    m = Matcher(band=0.8, accept=0.95, p_min=0.5, weights=[-10.0, 12.0, 0.0])
+    assert m.decide("a", "b", 0.96)[0] is True
+    assert m.decide("a", "b", 0.79)[0] is False
+    assert m.decide("a b", "a c", 0.9)[0] is True  # p = sigmoid(0.8) > 0.5
+    assert m.decide("a b", "a c", 0.9, judge=lambda a, b: False) == (False, "in band, the LLM judge says the questions differ")
+
+
+def test_calibrate_picks_a_matcher_without_false_overrides():
+    pairs = [{"a": f"q{i}", "b": f"p{i}", "match": i % 2 == 0} for i in range(20)]
+    sims = [0.97 if p["match"] and i < 6 else (0.85 if p["match"] else 0.83) for i, p in enumerate(pairs)]
+    result = calibrate(pairs, lambda a, b: __import__("numpy").array(sims), max_false_rate=0.0)
+    assert result["false_override_rate"] == 0.0 and result["recall"] >= 0.3
+    ev = evaluate_matcher(Matcher.from_dict(result["matcher"]), pairs, lambda a, b: __import__("numpy").array(sims))
+    assert ev["near_miss_override_rate"] == 0.0 and ev["override_precision"] == 1.0
+
+
+@pytest.fixture
+def assistant(tmp_path):
+    index = FaissIndex(tmp_path / "idx")
+    write_chunks(index, E, {"docs/upgrade.md": [Chunk("docs/upgrade.md", "To upgrade wombat run wombat self-update", 0, "Wombat", ("Wombat",))]})
+    llm = ScriptedChat("Use apt-get [1].")
+    return Assistant(Config(index=str(tmp_path / "idx"), embedding_model="fake-hash"), index=index, embedder=E, llm=llm)
+
+
+def test_correct_a_logged_answer_then_it_holds_verbatim(assistant):
+    bad = assistant.ask("how do I upgrade wombat")
+    assert bad.correction is None and assistant.corrections.get_answer(bad.id).answer == "Use apt-get [1]."
+    assistant.feedback(bad.id, good=False, comment="apt-get is wrong")
+    c = assistant.correct("Run `wombat self-update`.", answer_id=bad.id, reason="wrong tool", author="ana")
+    assert c.bad_answer == "Use apt-get [1]." and c.sources == ["docs/upgrade.md"] and c.question == "how do I upgrade wombat"
+
+    calls = len(assistant.llm.calls)
+    again = assistant.ask("How do I upgrade Wombat?")  # same words, other case and punctuation
+    assert again.text == "Run `wombat self-update`." and len(assistant.llm.calls) == calls  # no LLM call
+    assert again.correction["id"] == c.id and again.correction["mode"] == "verbatim" and again.correction["author"] == "ana"
+    assert again.correction["similarity"] > 0.99 and again.sources[0].path == f"correction:{c.id}"
+    assert again.to_dict()["correction"]["created_at"] == c.created_at
+    assert assistant.corrections.get_answer(again.id).correction_id == c.id
+
+    other = assistant.ask("how do I delete photos")
+    assert other.correction is None and other.to_dict()["correction"] is None
+
+    assistant.corrections.update(c.id, active=False)
+    assert assistant.ask("how do I upgrade wombat").correction is None
+
+
+def test_guide_mode_gives_the_correction_to_the_model_as_source_one(assistant):
+    assistant.config = assistant.config.model_copy(update={"corrections_mode": "guide"})
+    c = assistant.correct("Run wombat self-update.", question="how do I upgrade wombat", author="ana")
+    answer = assistant.ask("how do I upgrade wombat")
+    prompt = assistant.llm.calls[-1][-1]["content"]
+    assert 'Excerpt [1] from "Human correction by ana' in prompt and "Excerpt [2]" in prompt
+    assert answer.correction["mode"] == "guide" and answer.sources[0].path == f"correction:{c.id}"
+
+
+def test_feedback_and_correction_need_a_known_answer(assistant):
+    with pytest.raises(RagError, match="No logged answer"):
+        assistant.feedback("nope", good=False)
+    with pytest.raises(RagError, match="No logged answer"):
+        assistant.correct("x", answer_id="nope")
+    with pytest.raises(RagError, match="needs a question"):
+        assistant.correct("x")
