@@ -162,7 +162,7 @@ class Assistant:
         info = self.index.info()
         manifest = self.index.manifest()
         return {
-            "index": self.index.location,
+            "index": getattr(self.index, "display_location", self.index.location),
             "files": sum(1 for f in manifest.values() if not f.error),
             "failed_files": sum(1 for f in manifest.values() if f.error),
             "chunks": self.index.count(),

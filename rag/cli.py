@@ -535,6 +535,33 @@ def corrections_calibrate(ctx, dataset, max_false_rate, out, dry_run, index, as_
         click.echo(f"Plot: {plot}", err=True)
 
 
+@cli.group()
+def pg():
+    """An embedded PostgreSQL with pgvector for laptops (no install; data in a folder)."""
+
+
+@pg.command(name="start")
+@click.option("--data", default=".rag-pg", show_default=True, type=click.Path(file_okay=False))
+def pg_start(data):
+    """Start the embedded server (or find it running) and print its URL for --index."""
+    from rag import pgserver
+
+    try:
+        click.echo(pgserver.start(data))
+    except RagError as exc:
+        _fail(exc, False)
+
+
+@pg.command(name="stop")
+@click.option("--data", default=".rag-pg", show_default=True, type=click.Path(file_okay=False))
+def pg_stop(data):
+    """Stop the embedded server that keeps its data in --data."""
+    from rag import pgserver
+
+    pgserver.stop(data)
+    click.echo("Stopped.", err=True)
+
+
 def main() -> None:
     cli(prog_name="rag")
 
