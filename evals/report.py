@@ -86,4 +86,10 @@ def _markdown(runs: list[dict[str, Any]]) -> str:
             a = run["summary"]["answers"]
             lines.append(f"| {_label(run['params']) or 'default'} | {a['answered']} | {a['errors']} | {a['prompt_tokens_per_query']:.0f} | "
                          f"{a['completion_tokens_per_query']:.0f} | {a['cost_per_query_usd']:.6f} | {a['latency_ms_p50']:.0f} |")
+        if answer_runs[0]["summary"]["answers"].get("cost_on"):
+            lines += ["", "The same tokens, priced per query on each priced model (USD):", "",
+                      "| model | cost/query | cost for the run |", "|---|---|---|"]
+            n = answer_runs[0]["summary"]["questions"]
+            for model, per_query in answer_runs[0]["summary"]["answers"]["cost_on"].items():
+                lines.append(f"| {model} | {per_query:.6f} | {per_query * n:.4f} |")
     return "\n".join(lines) + "\n"

@@ -19,6 +19,7 @@ from indexes.errors import RagError
 from rag.config import Config
 from rag.corrections import Matcher, correction_info
 from rag.llm import ChatModel, Completion, load_chat
+from rag.pricing import cost_usd, price_table
 from rag.retrieval import Reranker, RetrievalSettings, Retriever, load_reranker
 from rag.types import Answer, Source, Usage
 
@@ -259,13 +260,16 @@ class Assistant:
             for s in context_sources
         ]
         cited = [s for s in retrieved if s.cited]
+        usage = Usage(completion.prompt_tokens, completion.completion_tokens) if completion else Usage()
         yield self._log(Answer(
             id=uuid.uuid4().hex,
             question=question,
             text=text if error is None else (text or "No answer could be generated; the retrieved sources are listed."),
             sources=cited or retrieved,
             retrieved=retrieved,
-            usage=Usage(completion.prompt_tokens, completion.completion_tokens) if completion else Usage(),
+            usage=usage,
+            cost_usd=cost_usd(self.config.price_model or llm.name, usage.prompt_tokens, usage.completion_tokens,
+                              price_table(self.config.prices)),
             latency_ms=latency,
             model=llm.name,
             prompt=prompt.id,

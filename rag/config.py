@@ -63,6 +63,8 @@ class Config(BaseModel):
     llm_temperature: float = Field(0.0, ge=0.0, le=2.0)
     llm_timeout: float = Field(60.0, gt=0, description="Seconds before an endpoint call is abandoned.")
     llm_max_retries: int = Field(3, ge=0)
+    prices: dict[str, list[float]] = Field(default_factory=dict, description="USD per million [input, output] tokens by model name; added to the built-in table.")
+    price_model: str | None = Field(None, description="Price answers as this model (default: the answering model's name).")
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, **overrides: Any) -> "Config":

@@ -11,6 +11,7 @@ from evals.retrieval import Item, evaluate_retrieval, results_to_json
 from indexes.errors import ConfigError
 from rag.assistant import Assistant
 from rag.config import Config
+from rag.pricing import cost_usd, price_table
 
 CHUNKING = {"chunk_tokens", "chunk_overlap"}
 
@@ -96,7 +97,9 @@ def _answers(assistant: Assistant, items: list[Item], k: int, per_question: list
         costs.append(answer.cost_usd)
         errors += answer.error is not None
     n = len(items)
+    table = price_table(assistant.config.prices)
     return {
+        "cost_on": {model: cost_usd(model, sum(prompt_tokens), sum(completion_tokens), table) / n for model in table},
         "answered": n - errors,
         "errors": errors,
         "model": assistant.llm.name,

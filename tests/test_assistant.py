@@ -99,3 +99,15 @@ def test_answer_json_shape(index):
 def test_constructor_is_cheap_and_loads_nothing(tmp_path):
     a = Assistant(Config(index=str(tmp_path / "x"), llm_local_model="/nonexistent.gguf"))
     assert a._index is None and a._embedder is None and a._llm is None
+
+
+def test_cost_from_the_price_table(index):
+    a = Assistant(Config(embedding_model="fake-hash", price_model="gpt-4", prices={"mine": [1.0, 2.0]}),
+                  index=index, embedder=E, llm=ScriptedChat("one two [1]"))
+    answer = a.ask("upgrade")
+    expected = (answer.usage.prompt_tokens * 30 + answer.usage.completion_tokens * 60) / 1e6
+    assert answer.cost_usd == pytest.approx(expected) and answer.to_dict()["cost_usd"] == answer.cost_usd
+    from rag.pricing import cost_usd, price_table
+
+    assert cost_usd("mine", 1_000_000, 500_000, price_table({"mine": [1.0, 2.0]})) == pytest.approx(2.0)
+    assert cost_usd("SmolLM2-135M-Instruct.Q4_1", 10, 10, price_table()) == 0.0
