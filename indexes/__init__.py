@@ -26,12 +26,13 @@ __all__ = [
 ]
 
 
-def open_index(location: str) -> VectorIndex:
-    """The backend for a location: a directory (FAISS) or a postgresql:// URL."""
+def open_index(location: str, ef_search: int = 100) -> VectorIndex:
+    """The backend for a location: a directory (FAISS) or a postgresql:// URL (pgvector;
+    `ef_search` sets its HNSW search breadth)."""
     if location.startswith(("postgresql://", "postgres://")):
         from indexes.pgvector_index import PgVectorIndex
 
-        return PgVectorIndex(location)
+        return PgVectorIndex(location, ef_search=ef_search)
     from indexes.faiss_index import FaissIndex
 
     return FaissIndex(location)

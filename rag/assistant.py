@@ -55,7 +55,7 @@ class Assistant:
     @property
     def index(self) -> VectorIndex:
         if self._index is None:
-            self._index = open_index(self.config.index)
+            self._index = open_index(self.config.index, self.config.pg_ef_search)
         return self._index
 
     @property
@@ -204,16 +204,16 @@ class Assistant:
             self._reranker = load_reranker(self.config.reranker, llm, self.config.prompts_dir)
         return self._reranker
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
+    def ask(self, question: str, k: int | None = None, where: dict[str, Any] | None = None) -> Answer:
         """Answer `question` from the index, with cited sources, usage and latency."""
         answer = None
-        for item in self.stream(question, k):
+        for item in self.stream(question, k, where):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
         return answer
 
-    def stream(self, question: str, k: int | None = None) -> Iterator[str | Answer]:
+    def stream(self, question: str, k: int | None = None, where: dict[str, Any] | None = None) -> Iterator[str | Answer]:
         """Yield the answer text as it is generated, then the final `Answer`."""
         started = time.perf_counter()
         latency: dict[str, float] = {}
@@ -224,7 +224,7 @@ class Assistant:
             yield answer.text
             yield answer
             return
-        hits = self.search(question, k)
+        hits = self.search(question, k, where)
         latency["retrieve"] = _ms(started) - latency["corrections"]
 
         prompt = prompts.load(self.config.prompt, self.config.prompts_dir)

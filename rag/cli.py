@@ -28,8 +28,22 @@ RAG_LLM_API_KEY, ...), then options. See docs/configuration.md.
 
 index_option = click.option(
     "--index", "index", metavar="LOC", default=None,
-    help="Index location: a directory (default .rag, or RAG_INDEX).",
+    help="Index location: a directory (default .rag, or RAG_INDEX) or a postgresql:// URL.",
 )
+where_option = click.option(
+    "--where", "where", multiple=True, metavar="KEY=VALUE",
+    help="Only chunks that match: path=GLOB, section=TITLE, or any metadata key (repeatable).",
+)
+
+
+def _where(pairs: tuple[str, ...]) -> dict | None:
+    where = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.UsageError(f"--where {pair!r}: expected KEY=VALUE")
+        where[key] = int(value) if value.isdigit() and key not in ("path", "section") else value
+    return where or None
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else on stdout.")
 
 
@@ -121,15 +135,16 @@ def ingest(ctx, paths, index, source_url, allow_failures, as_json):
 @click.option("--llm-base-url", default=None, metavar="URL", help="OpenAI-compatible endpoint (RAG_LLM_BASE_URL); default: the local model.")
 @click.option("--llm-model", default=None, metavar="NAME", help="Model name at the endpoint (RAG_LLM_MODEL).")
 @click.option("--no-stream", is_flag=True, help="Print the answer when it is complete.")
+@where_option
 @json_option
 @click.pass_context
-def ask(ctx, question, index, k, llm_base_url, llm_model, no_stream, as_json):
+def ask(ctx, question, index, k, llm_base_url, llm_model, no_stream, where, as_json):
     """Answer QUESTION from the index, citing its sources."""
     try:
         assistant = _assistant(ctx, index=index, llm_base_url=llm_base_url, llm_model=llm_model)
         answer = None
         streamed = False
-        for item in assistant.stream(question, k):
+        for item in assistant.stream(question, k, _where(where)):
             if isinstance(item, str):
                 if not as_json and not no_stream:
                     click.echo(item, nl=False)
@@ -171,12 +186,13 @@ def ask(ctx, question, index, k, llm_base_url, llm_model, no_stream, as_json):
 @click.argument("question")
 @index_option
 @click.option("-k", "k", type=int, default=None, help="Chunks to return (default 5).")
+@where_option
 @json_option
 @click.pass_context
-def search(ctx, question, index, k, as_json):
+def search(ctx, question, index, k, where, as_json):
     """Show the chunks closest to QUESTION (retrieval only, no LLM)."""
     try:
-        hits = _assistant(ctx, index=index).search(question, k)
+        hits = _assistant(ctx, index=index).search(question, k, _where(where))
     except RagError as exc:
         _fail(exc, as_json)
     if as_json:
@@ -228,9 +244,11 @@ def status(ctx, index, as_json):
 @click.option("--corpus", type=click.Path(exists=True), default=None, help="Corpus to re-ingest for chunking sweeps.")
 @click.option("--source-url", metavar="TEMPLATE", default=None, help="URL template used when re-ingesting --corpus.")
 @click.option("--limit", type=int, default=None, help="Only the first N questions.")
+@click.option("--llm-base-url", default=None, metavar="URL", help="OpenAI-compatible endpoint for the answers.")
+@click.option("--llm-model", default=None, metavar="NAME", help="Model name at the endpoint.")
 @json_option
 @click.pass_context
-def eval_command(ctx, dataset, index, k, no_llm, out, sweeps, corpus, source_url, limit, as_json):
+def eval_command(ctx, dataset, index, k, no_llm, out, sweeps, corpus, source_url, limit, llm_base_url, llm_model, as_json):
     """Evaluate retrieval (and answers) on DATASET, a JSONL file of
     {"question": ..., "source": URL-or-path[#anchor], "reference_answer": optional}.
 
@@ -251,7 +269,8 @@ def eval_command(ctx, dataset, index, k, no_llm, out, sweeps, corpus, source_url
     try:
         items = load_dataset(dataset)[:limit]
         swept = parse_sweeps(list(sweeps))
-        base = Config.load(ctx.obj.get("config"), index=index, source_url=source_url)
+        base = Config.load(ctx.obj.get("config"), index=index, source_url=source_url, llm_base_url=llm_base_url,
+                           llm_model=llm_model)
         say = (lambda m: click.echo(m, err=True)) if not as_json else None
         runs = run_eval(base, items, k, swept, answers=not no_llm, out=Path(out), corpus=corpus, on_progress=say)
         files = write_report(out, runs, swept)

@@ -20,7 +20,8 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     # where
-    index: str = Field(".rag", description="Index location: a directory (FAISS).")
+    index: str = Field(".rag", description="Index location: a directory (FAISS) or a postgresql:// URL (pgvector).")
+    pg_ef_search: int = Field(100, ge=1, description="pgvector HNSW ef_search: candidates examined per query.")
     # ingestion
     embedding_model: str = Field("all-MiniLM-L6-v2", description="Bundled model name or a local sentence-transformers directory.")
     chunk_tokens: int = Field(256, ge=16, description="Chunk size in the embedder's tokens (capped at its maximum).")

@@ -67,6 +67,9 @@ def test_ingest_reingest_search_ask_status(docs):
     assert len(hits) == 2 and hits[0]["path"] == "docs/faq.html" and "Apache" in hits[0]["text"]
     assert set(hits[0]) >= {"path", "url", "title", "score", "text"}
 
+    guide = as_json(rag("search", "What licence does Wombat use?", "--where", "path=docs/guide/*", "--json"))["hits"]
+    assert guide and all(h["path"].startswith("docs/guide/") for h in guide)
+
     answer = as_json(rag("ask", "What licence does Wombat use?", "--json"))
     assert answer["answer"].strip() and answer["sources"]
     assert any(s["path"] == "docs/faq.html" for s in answer["sources"])

@@ -69,3 +69,22 @@ class TestPgCorrectionStore(CorrectionStoreContract):
         index = PgVectorIndex(pg_collection)
         yield open_corrections(index)
         index.close()
+
+
+def test_a_correction_holds_on_pgvector(pg_collection):
+    from indexes import Chunk
+    from rag import Assistant, Config
+    from rag.llm import ScriptedChat
+
+    index = PgVectorIndex(pg_collection)
+    write_chunks(index, E, {"docs/a.md": [Chunk("docs/a.md", "upgrade wombat with self-update", 0)]})
+    assistant = Assistant(Config(index=pg_collection, embedding_model="fake-hash"), index=index, embedder=E,
+                          llm=ScriptedChat("Use apt [1]."))
+    bad = assistant.ask("how do I upgrade wombat")
+    assistant.feedback(bad.id, good=False)
+    c = assistant.correct("Run wombat self-update.", answer_id=bad.id, author="ana")
+    fixed = assistant.ask("How do I upgrade Wombat?")
+    assert fixed.text == "Run wombat self-update." and fixed.correction["id"] == c.id
+    assert assistant.ask("how do I delete photos").correction is None
+    assert [f.answer_id for f in assistant.corrections.list_feedback(bad_only=True)] == [bad.id]
+    index.close()
