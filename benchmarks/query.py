@@ -28,7 +28,7 @@ QUESTIONS = [
 ]
 
 
-def build(directory: str, n: int, dim: int, rng) -> "FaissIndex":
+def build(directory: str, n: int, dim: int, rng):
     from indexes import Chunk, FileRecord, IndexInfo
     from indexes.faiss_index import FaissIndex
 

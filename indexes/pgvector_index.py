@@ -7,7 +7,6 @@ several indexes in one database; each collection is its own schema `rag_NAME`.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading

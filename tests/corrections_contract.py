@@ -1,6 +1,5 @@
 """The corrections store battery, run on both backends."""
 
-import numpy as np
 
 from indexes.corrections import AnswerRecord, Correction, Feedback
 from pipelines.embed import HashEmbedder

@@ -6,7 +6,7 @@ from pipelines.embed import HashEmbedder
 from rag import Answer, Assistant, Config
 from rag.assistant import cited_numbers
 from rag.errors import LLMError
-from rag.llm import ChatModel, Completion, ScriptedChat
+from rag.llm import ChatModel, ScriptedChat
 from tests.conftest import write_chunks
 
 E = HashEmbedder()

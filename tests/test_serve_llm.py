@@ -1,7 +1,5 @@
 """`rag serve-llm` (llama.cpp's OpenAI-compatible server) and the client that talks to it."""
 
-import json
-import os
 import socket
 import subprocess
 import sys

@@ -1,0 +1,257 @@
+"""Commands over the index: ingest, ask, search, status, eval."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from rag.cli.common import (
+    EXIT_FAILED_FILES,
+    EXIT_NO_ANSWER,
+    _assistant,
+    _emit,
+    _fail,
+    _where,
+    cli,
+    index_option,
+    json_option,
+    where_option,
+)
+from rag.errors import RagError
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@index_option
+@click.option("--source-url", metavar="TEMPLATE", default=None,
+              help="Give chunks URLs: {path} is the file path relative to PATH, without extension; "
+                   "a section anchor is appended.")
+@click.option("--allow-failures", is_flag=True, help="Exit 0 even when some files could not be ingested.")
+@json_option
+@click.pass_context
+def ingest(ctx, paths, index, source_url, allow_failures, as_json):
+    """Ingest files and folders (md, rst, txt, html, pdf, docx, pptx, ipynb) into the index.
+
+    New and changed files are parsed, chunked and embedded on Ray Data; unchanged files
+    cost a hash; files gone from PATH are removed from the index. The commit is atomic.
+    Files that cannot be read or parsed are reported and skipped.
+    """
+    try:
+        assistant = _assistant(ctx, index=index, source_url=source_url)
+        if not as_json:
+            click.echo(f"Ingesting {', '.join(paths)} into {assistant.config.index} ...", err=True)
+        report = assistant.ingest(list(paths), progress=not as_json and sys.stderr.isatty())
+    except RagError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        _emit(report.to_dict())
+    else:
+        click.echo(
+            f"{report.new} new, {report.changed} changed, {report.unchanged} unchanged, "
+            f"{report.removed} removed, {len(report.failed)} failed; "
+            f"{report.chunks_written} chunks written in {report.seconds:.1f}s"
+        )
+        if report.failed:
+            click.secho("Not ingested:", fg="yellow", err=True)
+            width = max(len(f.path) for f in report.failed)
+            for f in report.failed:
+                click.echo(f"  {f.path:<{width}}  {f.error}", err=True)
+    if report.failed and not allow_failures:
+        sys.exit(EXIT_FAILED_FILES)
+
+
+@cli.command()
+@click.argument("question")
+@index_option
+@click.option("-k", "k", type=int, default=None, help="Chunks to retrieve (default 5).")
+@click.option("--llm-base-url", default=None, metavar="URL", help="OpenAI-compatible endpoint (RAG_LLM_BASE_URL); default: the local model.")
+@click.option("--llm-model", default=None, metavar="NAME", help="Model name at the endpoint (RAG_LLM_MODEL).")
+@click.option("--no-stream", is_flag=True, help="Print the answer when it is complete.")
+@where_option
+@json_option
+@click.pass_context
+def ask(ctx, question, index, k, llm_base_url, llm_model, no_stream, where, as_json):
+    """Answer QUESTION from the index, citing its sources."""
+    try:
+        assistant = _assistant(ctx, index=index, llm_base_url=llm_base_url, llm_model=llm_model)
+        answer = None
+        streamed = False
+        for item in assistant.stream(question, k, _where(where)):
+            if isinstance(item, str):
+                if not as_json and not no_stream:
+                    click.echo(item, nl=False)
+                    streamed = True
+            else:
+                answer = item
+    except RagError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        _emit(answer.to_dict())
+    else:
+        if streamed:
+            click.echo()
+        elif answer.text:
+            click.echo(answer.text)
+        if answer.error:
+            click.secho(f"No answer could be generated: {answer.error}", fg="red", err=True)
+        if answer.correction:
+            c = answer.correction
+            click.secho(f"[human correction {c['id']} by {c['author']}, {c['created_at'][:10]}; "
+                        f"similarity {c['similarity']:.2f}]", fg="green")
+        heading = "Sources:" if any(s.cited for s in answer.sources) else "Sources (retrieved, not cited):"
+        click.echo(f"\n{heading}")
+        for s in answer.sources:
+            where = " > ".join(s.section) or s.title or ""
+            click.echo(f"  [{s.n}] {s.location}" + (f"  ({where})" if where else "") + f"  score {s.score:.2f}")
+        lat = answer.latency_ms
+        sys.stdout.flush()
+        click.secho(
+            f"{answer.model} · {answer.usage.prompt_tokens}+{answer.usage.completion_tokens} tokens · "
+            f"retrieve {lat.get('retrieve', 0):.0f} ms, llm {lat.get('llm', 0):.0f} ms · answer id {answer.id}",
+            dim=True, err=True,
+        )
+    if answer.error:
+        sys.exit(EXIT_NO_ANSWER)
+
+
+@cli.command()
+@click.argument("question")
+@index_option
+@click.option("-k", "k", type=int, default=None, help="Chunks to return (default 5).")
+@where_option
+@json_option
+@click.pass_context
+def search(ctx, question, index, k, where, as_json):
+    """Show the chunks closest to QUESTION (retrieval only, no LLM)."""
+    try:
+        hits = _assistant(ctx, index=index).search(question, k, _where(where))
+    except RagError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        _emit({"hits": [
+            {"path": h.chunk.path, "url": h.chunk.url, "title": h.chunk.title,
+             "section": list(h.chunk.section), "score": round(h.score, 4), "text": h.chunk.text}
+            for h in hits
+        ]})
+        return
+    for i, h in enumerate(hits, 1):
+        where = " > ".join(h.chunk.section)
+        click.secho(f"[{i}] {h.source}  ({where})  score {h.score:.3f}", bold=True)
+        click.echo("    " + h.chunk.text[:400].replace("\n", "\n    ") + ("…" if len(h.chunk.text) > 400 else ""))
+
+
+@cli.command()
+@index_option
+@json_option
+@click.pass_context
+def status(ctx, index, as_json):
+    """Show what the index holds and what built it."""
+    try:
+        data = _assistant(ctx, index=index).status()
+    except RagError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        _emit({k: data[k] for k in ("files", "chunks", "embedding_model", "dimension")} | data)
+        return
+    if data["embedding_model"] is None:
+        click.echo(f"No index at {data['index']} yet. Build one with: rag ingest PATH")
+        return
+    click.echo(f"index            {data['index']}")
+    click.echo(f"files            {data['files']}" + (f" ({data['failed_files']} failed)" if data["failed_files"] else ""))
+    click.echo(f"chunks           {data['chunks']}")
+    click.echo(f"embedding model  {data['embedding_model']} (dimension {data['dimension']})")
+    click.echo(f"chunking         {data['chunking']}")
+
+
+@cli.command(name="eval")
+@click.argument("dataset", type=click.Path(exists=True, dir_okay=False))
+@index_option
+@click.option("-k", "k", type=int, default=5, show_default=True, help="retrieval_score counts the gold page within the top k.")
+@click.option("--no-llm", is_flag=True, help="Evaluate retrieval only; do not generate answers.")
+@click.option("--out", "out", type=click.Path(file_okay=False), default="eval-out", show_default=True,
+              help="Where results.json, report.md and the PNG plots go.")
+@click.option("--sweep", "sweeps", multiple=True, metavar="NAME=V1,V2",
+              help="Evaluate every value (repeatable; combinations are crossed). NAME is k or a setting, "
+                   "e.g. retrieval_mode=dense,lexical,hybrid or chunk_tokens=128,256 (needs --corpus).")
+@click.option("--corpus", type=click.Path(exists=True), default=None, help="Corpus to re-ingest for chunking sweeps.")
+@click.option("--source-url", metavar="TEMPLATE", default=None, help="URL template used when re-ingesting --corpus.")
+@click.option("--limit", type=int, default=None, help="Only the first N questions.")
+@click.option("--llm-base-url", default=None, metavar="URL", help="OpenAI-compatible endpoint for the answers.")
+@click.option("--llm-model", default=None, metavar="NAME", help="Model name at the endpoint.")
+@json_option
+@click.pass_context
+def eval_command(ctx, dataset, index, k, no_llm, out, sweeps, corpus, source_url, limit, llm_base_url, llm_model, as_json):
+    """Evaluate retrieval (and answers) on DATASET, a JSONL file of
+    {"question": ..., "source": URL-or-path[#anchor], "reference_answer": optional}.
+
+    Reports retrieval_score (the share of questions whose gold page is among the pages of
+    the top-k chunks), hit@1/3/5/10, MRR, the section (anchor) hit rate and latency, and,
+    unless --no-llm, answer tokens, cost and latency per query. Writes results.json,
+    report.md and PNG plots to --out.
+    """
+    from pathlib import Path
+
+    from evals.report import write_report
+    from evals.retrieval import load_dataset
+    from rag.config import Config
+    from rag.evaluate import parse_sweeps, run_eval
+
+    if _is_pairs(dataset):
+        return _eval_corrections(ctx, dataset, index, out, limit, as_json)
+    try:
+        items = load_dataset(dataset)[:limit]
+        swept = parse_sweeps(list(sweeps))
+        base = Config.load(ctx.obj.get("config"), index=index, source_url=source_url, llm_base_url=llm_base_url,
+                           llm_model=llm_model)
+        say = (lambda m: click.echo(m, err=True)) if not as_json else None
+        runs = run_eval(base, items, k, swept, answers=not no_llm, out=Path(out), corpus=corpus, on_progress=say)
+        files = write_report(out, runs, swept)
+    except (RagError, ValueError) as exc:
+        _fail(exc, as_json)
+    summaries = [{"params": r["params"], **r["summary"]} for r in runs]
+    if as_json:
+        _emit(summaries[0] if len(summaries) == 1 else {"runs": summaries})
+        return
+    click.echo((Path(out) / "report.md").read_text())
+    click.echo("Wrote " + ", ".join(str(f) for f in files), err=True)
+
+
+def _is_pairs(path: str) -> bool:
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                try:
+                    return {"a", "b", "match"} <= set(json.loads(line))
+                except (json.JSONDecodeError, TypeError):
+                    return False
+    return False
+
+
+def _eval_corrections(ctx, dataset, index, out, limit, as_json):
+    """rag eval on question pairs: how often the correction matcher overrides."""
+    from pathlib import Path
+
+    from rag.corrections import evaluate_matcher, load_pairs
+
+    try:
+        assistant = _assistant(ctx, index=index)
+        pairs = load_pairs(dataset)[:limit]
+        e = assistant.embedder
+        judge = assistant._judge if assistant.config.corrections_judge == "llm" else None
+        result = evaluate_matcher(assistant.matcher, pairs,
+                                  lambda a, b: (e.embed_documents(a) * e.embed_documents(b)).sum(axis=1), judge)
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "corrections_results.json").write_text(json.dumps(result, indent=1))
+    except (RagError, ValueError) as exc:
+        _fail(exc, as_json)
+    summary = {k: v for k, v in result.items() if k != "rows"} | {"matcher": assistant.matcher.to_dict()}
+    if as_json:
+        _emit(summary)
+    else:
+        click.echo(f"{summary['pairs']} pairs: {summary['paraphrase_recall']:.0%} of paraphrases overridden, "
+                   f"{summary['near_miss_override_rate']:.0%} of near misses overridden, "
+                   f"override precision {summary['override_precision']:.0%}")
+
+

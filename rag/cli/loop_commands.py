@@ -1,0 +1,252 @@
+"""Feedback and corrections commands."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from rag.cli.common import (
+    _assistant,
+    _emit,
+    _fail,
+    cli,
+    index_option,
+    json_option,
+)
+from rag.errors import RagError
+
+
+# --- feedback and corrections ---------------------------------------------------------------
+@cli.group()
+def feedback():
+    """Thumbs up or down on answers, by answer id (printed by `rag ask`, in its --json)."""
+
+
+@feedback.command(name="add")
+@click.argument("answer_id")
+@click.option("--good/--bad", required=True, help="Was the answer right?")
+@click.option("--comment", default=None, help="What was wrong, or right.")
+@index_option
+@json_option
+@click.pass_context
+def feedback_add(ctx, answer_id, good, comment, index, as_json):
+    """Record feedback on the answer ANSWER_ID."""
+    try:
+        _assistant(ctx, index=index).feedback(answer_id, good, comment)
+    except RagError as exc:
+        _fail(exc, as_json)
+    _emit({"answer_id": answer_id, "good": good}) if as_json else click.echo("Thanks: feedback recorded.")
+
+
+@feedback.command(name="list")
+@click.option("--bad", "bad_only", is_flag=True, help="Only thumbs down.")
+@index_option
+@json_option
+@click.pass_context
+def feedback_list(ctx, bad_only, index, as_json):
+    """List feedback, oldest first, with the question and answer it is about."""
+    try:
+        items = _assistant(ctx, index=index).corrections.list_feedback(bad_only)
+    except RagError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        _emit({"feedback": [f.__dict__ for f in items]})
+        return
+    for f in items:
+        mark = click.style("good", fg="green") if f.good else click.style("bad", fg="red")
+        click.echo(f"{f.created_at}  {mark}  answer {f.answer_id}  {f.question or ''!r}" + (f"  — {f.comment}" if f.comment else ""))
+    if not items:
+        click.echo("No feedback yet.")
+
+
+@cli.command()
+@click.argument("answer_id", required=False)
+@click.option("--answer", "text", required=True, help="The corrected answer.")
+@click.option("--question", default=None, help="The question (when not correcting a logged answer by id).")
+@click.option("--reason", default=None, help="Why the old answer was wrong.")
+@click.option("--author", default=None, help="Who corrects (default: $USER).")
+@click.option("--source", "sources", multiple=True, help="A file or URL that backs the correction (repeatable).")
+@index_option
+@json_option
+@click.pass_context
+def correct(ctx, answer_id, text, question, reason, author, sources, index, as_json):
+    """Correct a bad answer: by its ANSWER_ID, or for --question. The correction then
+    answers that question, and the same question asked in other words."""
+    import os
+
+    if not answer_id and not question:
+        raise click.UsageError("give the ANSWER_ID of a logged answer, or --question")
+    try:
+        c = _assistant(ctx, index=index).correct(
+            text, answer_id=answer_id, question=question, reason=reason,
+            author=author or os.environ.get("USER") or "unknown", sources=list(sources) or None,
+        )
+    except RagError as exc:
+        _fail(exc, as_json)
+    _emit({"id": c.id}) if as_json else click.echo(f"Correction {c.id} recorded for: {c.question}")
+
+
+@cli.group()
+def corrections():
+    """Manage human corrections: list, show, disable, enable, rm, export, import, calibrate."""
+
+
+@corrections.command(name="list")
+@click.option("--all", "include_inactive", is_flag=True, help="Include disabled corrections.")
+@index_option
+@json_option
+@click.pass_context
+def corrections_list(ctx, include_inactive, index, as_json):
+    """List corrections (active ones by default); [review] marks those whose cited files changed."""
+    try:
+        items = _assistant(ctx, index=index).corrections.list(include_inactive)
+    except RagError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        _emit({"corrections": [c.to_dict() for c in items]})
+        return
+    for c in items:
+        flags = ("" if c.active else " [disabled]") + (" [review]" if c.review else "")
+        click.echo(f"{c.id}  {c.created_at[:10]}  {c.author}{flags}  {c.question}")
+    if not items:
+        click.echo("No corrections yet.")
+
+
+def _one(ctx, index, correction_id, as_json):
+    store = _assistant(ctx, index=index).corrections
+    if store.get(correction_id) is None:
+        _fail(RagError(f"No correction {correction_id!r}."), as_json)
+    return store
+
+
+@corrections.command(name="show")
+@click.argument("correction_id")
+@index_option
+@json_option
+@click.pass_context
+def corrections_show(ctx, correction_id, index, as_json):
+    """Show one correction in full."""
+    c = _one(ctx, index, correction_id, as_json).get(correction_id)
+    if as_json:
+        _emit(c.to_dict())
+        return
+    for key, value in c.to_dict().items():
+        click.echo(f"{key:<19} {value}")
+
+
+@corrections.command(name="disable")
+@click.argument("correction_id")
+@index_option
+@json_option
+@click.pass_context
+def corrections_disable(ctx, correction_id, index, as_json):
+    """Stop a correction from applying (kept for the record)."""
+    _one(ctx, index, correction_id, as_json).update(correction_id, active=False)
+    _emit({"id": correction_id, "active": False}) if as_json else click.echo(f"Disabled {correction_id}.")
+
+
+@corrections.command(name="enable")
+@click.argument("correction_id")
+@index_option
+@json_option
+@click.pass_context
+def corrections_enable(ctx, correction_id, index, as_json):
+    """Let a disabled correction apply again, and clear its review flag."""
+    _one(ctx, index, correction_id, as_json).update(correction_id, active=True, review=None)
+    _emit({"id": correction_id, "active": True}) if as_json else click.echo(f"Enabled {correction_id}.")
+
+
+@corrections.command(name="rm")
+@click.argument("correction_id")
+@index_option
+@json_option
+@click.pass_context
+def corrections_rm(ctx, correction_id, index, as_json):
+    """Delete a correction for good."""
+    _one(ctx, index, correction_id, as_json).remove(correction_id)
+    _emit({"id": correction_id, "removed": True}) if as_json else click.echo(f"Removed {correction_id}.")
+
+
+@corrections.command(name="export")
+@click.argument("file", type=click.File("w"), default="-")
+@index_option
+@click.pass_context
+def corrections_export(ctx, file, index):
+    """Write every correction as JSONL (to FILE, default stdout)."""
+    for c in _assistant(ctx, index=index).corrections.list(True):
+        file.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+
+
+@corrections.command(name="import")
+@click.argument("file", type=click.File("r"))
+@index_option
+@json_option
+@click.pass_context
+def corrections_import(ctx, file, index, as_json):
+    """Add corrections from JSONL (as written by export); their questions are embedded again."""
+    from indexes.corrections import Correction
+    from pipelines.embed import canonical_name
+
+    try:
+        assistant = _assistant(ctx, index=index)
+        store, added = assistant.corrections, []
+        for number, line in enumerate(file, 1):
+            if not line.strip():
+                continue
+            data = json.loads(line)
+            data["model"] = canonical_name(assistant.config.embedding_model)
+            c = Correction(**{k: v for k, v in data.items() if k in Correction.__dataclass_fields__})
+            if store.get(c.id) is None:
+                store.add(c, assistant.embedder.embed_query(c.question))
+                added.append(c.id)
+    except (RagError, ValueError, TypeError) as exc:
+        _fail(exc, as_json)
+    _emit({"imported": len(added)}) if as_json else click.echo(f"Imported {len(added)} corrections.")
+
+
+@corrections.command(name="calibrate")
+@click.argument("dataset", type=click.Path(exists=True, dir_okay=False))
+@click.option("--max-false-rate", type=float, default=0.0, show_default=True,
+              help="Share of near misses that may be wrongly overridden.")
+@click.option("--out", type=click.Path(file_okay=False), default="calibration", show_default=True)
+@click.option("--dry-run", is_flag=True, help="Report only; keep the index's current matcher.")
+@index_option
+@json_option
+@click.pass_context
+def corrections_calibrate(ctx, dataset, max_false_rate, out, dry_run, index, as_json):
+    """Fit the correction matcher on DATASET: JSONL pairs {"a": q, "b": q2, "match": true}
+    (paraphrases) and {"match": false} (near misses). Prints precision and recall per
+    cosine threshold, plots them, and sets the index's matcher to the best one."""
+    from pathlib import Path
+
+    from rag.corrections import calibrate, load_pairs, plot_calibration
+
+    try:
+        assistant = _assistant(ctx, index=index)
+        pairs = load_pairs(dataset)
+        embedder = assistant.embedder
+        result = calibrate(pairs, lambda a, b: (embedder.embed_documents(a) * embedder.embed_documents(b)).sum(axis=1),
+                           max_false_rate)
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "calibration.json").write_text(json.dumps(result, indent=1))
+        plot = plot_calibration(result, Path(out) / "calibration.png")
+        if not dry_run:
+            assistant.corrections.set_meta("matcher", result["matcher"])
+    except (RagError, ValueError) as exc:
+        _fail(exc, as_json)
+    summary = {k: result[k] for k in ("matcher", "recall", "false_override_rate", "pairs", "cosine_only")}
+    if as_json:
+        _emit(summary)
+        return
+    click.echo("cosine threshold  precision  recall  near misses overridden")
+    for row in result["cosine_only"]:
+        click.echo(f"{row['threshold']:>16.2f}  {row['precision']:>9.2f}  {row['recall']:>6.2f}  {row['false_override_rate']:>22.2f}")
+    m = result["matcher"]
+    click.echo(f"\nTwo-stage matcher: band {m['band']}..{m['accept']}, classifier p >= {m['p_min']}: "
+               f"{result['recall']:.0%} of paraphrases, {result['false_override_rate']:.0%} of near misses"
+               + ("" if dry_run else f" (saved to {assistant.config.index})"))
+    if plot:
+        click.echo(f"Plot: {plot}", err=True)
+
+
