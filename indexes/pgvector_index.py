@@ -8,6 +8,7 @@ several indexes in one database; each collection is its own schema `rag_NAME`.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 from contextlib import contextmanager
@@ -228,11 +229,26 @@ class PgVectorIndex(VectorIndex):
                 if not terms or k <= 0:
                     results.append([])
                     continue
-                tsquery = " | ".join(dict.fromkeys(terms))
+                # PostgreSQL's ts_rank knows no inverse document frequency, so a common word
+                # counts as much as a rare one. Score like BM25 without length normalization:
+                # the sum of the IDFs of the query terms a chunk contains, ts_rank breaking ties.
+                stats = conn.execute(
+                    f"SELECT q::text, (SELECT count(*) FROM {self.schema}.chunks WHERE tsv @@ q), "
+                    f"(SELECT count(*) FROM {self.schema}.chunks) "
+                    "FROM unnest(%s::text[]) AS t, LATERAL to_tsquery('english', t) AS q WHERE q::text <> ''",
+                    (list(dict.fromkeys(terms)),),
+                ).fetchall()
+                stats = [(q, df, n) for q, df, n in dict((s[0], s) for s in stats).values() if df]
+                if not stats:
+                    results.append([])
+                    continue
+                score = " + ".join(["%s * (tsv @@ %s::tsquery)::int"] * len(stats))
+                weights = [x for q, df, n in stats for x in (math.log(1 + (n - df + 0.5) / (df + 0.5)), q)]
+                any_term = " | ".join(f"({q})" for q, _, _ in stats)
                 rows = conn.execute(
-                    f"SELECT {_COLUMNS}, ts_rank_cd(tsv, q) AS rank FROM {self.schema}.chunks, "
-                    f"to_tsquery('english', %s) q WHERE tsv @@ q AND {condition} ORDER BY rank DESC, id LIMIT %s",
-                    (tsquery, *params, fetch),
+                    f"SELECT {_COLUMNS}, ({score}) + 0.01 * ts_rank(tsv, %s::tsquery) AS rank FROM {self.schema}.chunks "
+                    f"WHERE tsv @@ %s::tsquery AND {condition} ORDER BY rank DESC, id LIMIT %s",
+                    (*weights, any_term, any_term, *params, fetch),
                 ).fetchall()
                 hits = [Hit(_row_to_chunk(r), float(r[-1])) for r in rows]
                 results.append([h for h in hits if not recheck or matches(h.chunk, where)][:k])
