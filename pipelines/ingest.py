@@ -35,6 +35,7 @@ class IngestOptions:
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
     source_url: str | None = None
     embed_batch_size: int = 32
+    embed_rows: int = 512  # chunks per embedding-actor call
     embed_actors: int = 1
     embed_threads: int | None = None
     parser: str = "auto"  # or "unstructured" for every file
@@ -296,7 +297,7 @@ def _embed_stage(ray, ds, options: IngestOptions, gpus: int):
             "batch_size": options.embed_batch_size,
             "threads": options.embed_threads or (None if gpus else os.cpu_count()),
         },
-        batch_size=options.embed_batch_size * 4,
+        batch_size=options.embed_rows,  # rows per actor call: ST sorts them by length, less padding
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=min(options.embed_actors, gpus) if gpus else options.embed_actors),
         num_gpus=1 if gpus else 0,
