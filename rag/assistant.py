@@ -8,6 +8,8 @@ import time
 import uuid
 from typing import Any, Iterator
 
+import numpy as np
+
 import prompts
 from indexes import Hit, IndexNotFoundError, VectorIndex, open_index
 from indexes.errors import LLMError
@@ -112,9 +114,10 @@ class Assistant:
     def matcher(self) -> Matcher:
         return Matcher.from_dict(self.corrections.get_meta("matcher"))
 
-    def find_correction(self, question: str) -> tuple[Correction, float, str] | None:
+    def find_correction(self, question: str, vector: np.ndarray | None = None) -> tuple[Correction, float, str] | None:
         """The active correction whose question asks the same as `question`, if any."""
-        vector = self.embedder.embed_query(question)
+        if vector is None:
+            vector = self.embedder.embed_query(question)
         judge = self._judge if self.config.corrections_judge == "llm" else None
         matcher = self.matcher
         model = canonical_name(self.config.embedding_model)
@@ -173,7 +176,8 @@ class Assistant:
         }
 
     # -- questions ---------------------------------------------------------------------
-    def search(self, question: str, k: int | None = None, where: dict[str, Any] | None = None) -> list[Hit]:
+    def search(self, question: str, k: int | None = None, where: dict[str, Any] | None = None,
+               vector: np.ndarray | None = None) -> list[Hit]:
         """The k chunks closest to the question (no LLM call)."""
         index = self.index
         if index.info() is None:
@@ -184,8 +188,8 @@ class Assistant:
         k = k or self.config.top_k
         reranker = self.reranker
         if reranker is None:
-            return self.retriever.search(question, k, where)
-        candidates = self.retriever.search(question, max(k, self.config.rerank_candidates), where)
+            return self.retriever.search(question, k, where, vector)
+        candidates = self.retriever.search(question, max(k, self.config.rerank_candidates), where, vector)
         return reranker.rerank(question, candidates, k)
 
     @property
@@ -217,14 +221,15 @@ class Assistant:
         """Yield the answer text as it is generated, then the final `Answer`."""
         started = time.perf_counter()
         latency: dict[str, float] = {}
-        match = self.find_correction(question) if self.config.corrections else None
+        vector = self.embedder.embed_query(question)  # once, for the corrections and retrieval
+        match = self.find_correction(question, vector) if self.config.corrections else None
         latency["corrections"] = _ms(started)
         if match is not None and self.config.corrections_mode == "verbatim":
             answer = self._verbatim(question, *match, latency, started)
             yield answer.text
             yield answer
             return
-        hits = self.search(question, k, where)
+        hits = self.search(question, k, where, vector)
         latency["retrieve"] = _ms(started) - latency["corrections"]
 
         prompt = prompts.load(self.config.prompt, self.config.prompts_dir)

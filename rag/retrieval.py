@@ -7,6 +7,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+import numpy as np
+
 from indexes import Hit, VectorIndex
 from indexes.errors import ConfigError, require
 from pipelines.chunk import embed_text
@@ -65,16 +67,20 @@ class Retriever:
     def __init__(self, index: VectorIndex, embedder: Embedder, settings: RetrievalSettings = RetrievalSettings()):
         self.index, self.embedder, self.settings = index, embedder, settings
 
-    def search(self, question: str, k: int, where: dict[str, Any] | None = None) -> list[Hit]:
-        """The k best chunks, at most `per_source` of them from any one page."""
+    def search(self, question: str, k: int, where: dict[str, Any] | None = None,
+               vector: np.ndarray | None = None) -> list[Hit]:
+        """The k best chunks, at most `per_source` of them from any one page. `vector`: the
+        question's embedding, when the caller has it already."""
         s = self.settings
+        if vector is None and s.mode != "lexical":
+            vector = self.embedder.embed_query(question)
         n = max(k, s.candidates) if s.per_source or s.mode == "hybrid" else k
         if s.mode == "dense":
-            hits = self.index.search(self.embedder.embed_query(question), n, where)
+            hits = self.index.search(vector, n, where)
         elif s.mode == "lexical":
             hits = self.index.lexical_search(question, n, where)
         else:
-            dense = self.index.search(self.embedder.embed_query(question), n, where)
+            dense = self.index.search(vector, n, where)
             lexical = self.index.lexical_search(question, n, where)
             hits = reciprocal_rank_fusion([dense, lexical], [s.dense_weight, s.lexical_weight], s.rrf_k)
         return limit_per_source(hits, s.per_source)[:k]
