@@ -175,7 +175,6 @@ class FaissIndex(VectorIndex):
         return index
 
     def _rebuild(self, generation: int):
-        faiss = require("faiss", "faiss")
         info = self.info()
         dimension = info.dimension if info else 1
         index = new_faiss_index(dimension)
