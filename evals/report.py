@@ -92,4 +92,14 @@ def _markdown(runs: list[dict[str, Any]]) -> str:
             n = answer_runs[0]["summary"]["questions"]
             for model, per_query in answer_runs[0]["summary"]["answers"]["cost_on"].items():
                 lines.append(f"| {model} | {per_query:.6f} | {per_query * n:.4f} |")
+        judged = [r for r in answer_runs if "faithfulness" in r["summary"]["answers"]]
+        if judged:
+            lines += ["", "## Judged", "", "| configuration | quality (1-5) | judged | faithful | judged | pairwise vs first |",
+                      "|---|---|---|---|---|---|"]
+            for run in judged:
+                a = run["summary"]["answers"]
+                q = "n/a" if a["quality_score"] is None else f"{a['quality_score']:.2f}"
+                f = "n/a" if a["faithfulness"] is None else f"{a['faithfulness']:.0%}"
+                lines.append(f"| {_label(run['params']) or 'default'} | {q} | {a['quality_judged']} | {f} | "
+                             f"{a['faithfulness_judged']} | {a.get('pairwise_vs_first', '')} |")
     return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Callable
 
+from evals.judges import faithfulness, pairwise, quality
 from evals.retrieval import Item, evaluate_retrieval, results_to_json
 from indexes.errors import ConfigError
 from rag.assistant import Assistant
@@ -37,6 +38,16 @@ def _value(text: str) -> Any:
     return text
 
 
+def judge_from(spec: str | None, model: str | None = None, api_key: str | None = None):
+    """`generate(messages) -> str` for a judge: "local" (the bundled model) or an endpoint URL."""
+    if not spec:
+        return None
+    from rag.llm import LocalChat, OpenAIChat
+
+    chat = LocalChat() if spec == "local" else OpenAIChat(spec, model or "default", api_key)
+    return lambda messages: chat.complete(messages, max_tokens=96).text
+
+
 def run_eval(
     base: Config,
     items: list[Item],
@@ -46,6 +57,7 @@ def run_eval(
     out: Path,
     corpus: str | None = None,
     on_progress: Callable[[str], None] | None = None,
+    judge: Callable | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate every combination of the swept values; returns one run per combination."""
     if CHUNKING & swept.keys() and not corpus:
@@ -79,18 +91,48 @@ def run_eval(
         summary, results = evaluate_retrieval(items, retrieve, run_k)
         per_question = results_to_json(results)
         if answers:
-            summary["answers"] = _answers(assistant, items, run_k, per_question)
+            summary["answers"] = _answers(assistant, items, run_k, per_question, judge)
         runs.append({"params": params, "summary": summary, "results": per_question})
+    if judge is not None and answers and len(runs) == 2:
+        runs[1]["summary"]["answers"]["pairwise_vs_first"] = _pairwise(judge, items, runs[0]["results"], runs[1]["results"])
     return runs
 
 
-def _answers(assistant: Assistant, items: list[Item], k: int, per_question: list[dict]) -> dict[str, Any]:
+def _pairwise(judge, items: list[Item], first: list[dict], second: list[dict]) -> dict[str, Any]:
+    """Which configuration's answers the judge prefers; each pair is asked in both orders."""
+    wins = {"first": 0, "second": 0, "undecided": 0}
+    for item, a, b in zip(items, first, second):
+        context = "\n".join(a["retrieved"][:5])
+        one = pairwise(judge, item.question, context, a["extra"]["answer"], b["extra"]["answer"]).value
+        two = pairwise(judge, item.question, context, b["extra"]["answer"], a["extra"]["answer"]).value
+        if (one, two) == ("A", "B"):
+            wins["first"] += 1
+        elif (one, two) == ("B", "A"):
+            wins["second"] += 1
+        else:
+            wins["undecided"] += 1  # the judge contradicted itself or gave no verdict
+    return wins
+
+
+def _answers(assistant: Assistant, items: list[Item], k: int, per_question: list[dict], judge=None) -> dict[str, Any]:
     latencies, prompt_tokens, completion_tokens, costs, errors = [], [], [], [], 0
+    scores, supported = [], []
     for item, row in zip(items, per_question):
         answer = assistant.ask(item.question, k)
         row["extra"] = {"answer": answer.text, "cited": [s.location for s in answer.sources if s.cited],
                         "usage": answer.usage.to_dict(), "cost_usd": answer.cost_usd, "error": answer.error,
                         "reference_answer": item.reference_answer}
+        if judge is not None and answer.text:
+            context = "\n\n".join(f"[{s.n}] {s.text}" for s in answer.retrieved)
+            if item.reference_answer:
+                v = quality(judge, item.question, item.reference_answer, answer.text)
+                row["extra"]["quality"] = {"score": v.value, "reason": v.reason}
+                if v.value is not None:
+                    scores.append(v.value)
+            f = faithfulness(judge, context, answer.text)
+            row["extra"]["faithful"] = {"supported": f.value, "reason": f.reason}
+            if f.value is not None:
+                supported.append(f.value)
         latencies.append(answer.latency_ms.get("total", 0.0))
         prompt_tokens.append(answer.usage.prompt_tokens)
         completion_tokens.append(answer.usage.completion_tokens)
@@ -108,4 +150,7 @@ def _answers(assistant: Assistant, items: list[Item], k: int, per_question: list
         "cost_per_query_usd": sum(costs) / n,
         "cost_total_usd": sum(costs),
         "latency_ms_p50": statistics.median(latencies),
+        **({"quality_score": sum(scores) / len(scores) if scores else None, "quality_judged": len(scores),
+            "faithfulness": sum(supported) / len(supported) if supported else None,
+            "faithfulness_judged": len(supported)} if judge is not None else {}),
     }

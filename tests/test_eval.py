@@ -55,3 +55,72 @@ def test_rag_eval_cli_with_a_sweep_writes_report_and_plots(docs, ray_local):
     assert (docs.parent / "out" / "hit_at_k.png").read_bytes()[:4] == b"\x89PNG"
     detail = json.loads((docs.parent / "out" / "results.json").read_text())
     assert len(detail[0]["results"]) == 6 and "rank" in detail[0]["results"][0]
+
+
+class _ScriptedEndpoint:
+    """An OpenAI-compatible endpoint on loopback that answers by the job its prompt asks for."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from tests.fault_server import sse_body
+
+        def reply_for(messages):
+            system = messages[0]["content"] if messages[0]["role"] == "system" else ""
+            if "strict grader" in system:
+                return "Score: 4|\nReason: close to the reference."
+            if "supported by its sources" in system:
+                return "Supported: YES|\nReason: stated in [1]."
+            if "compare two answers" in system:
+                return "A"
+            return "Run wombat self-update [1]."
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.end_headers()
+                self.wfile.write(sse_body(reply_for(body["messages"]), {"prompt_tokens": 100, "completion_tokens": 10}))
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.integration
+def test_rag_eval_with_a_judge_reports_quality_faithfulness_cost_and_pairwise(docs, ray_local):
+    from click.testing import CliRunner
+
+    from rag.cli import cli
+
+    endpoint = _ScriptedEndpoint()
+    try:
+        with open("qa.jsonl", "w") as fh:
+            fh.write(json.dumps({"question": "How do I upgrade Wombat?", "source": "docs/guide/install.md",
+                                 "reference_answer": "Run wombat self-update."}) + "\n")
+            fh.write(json.dumps({"question": "What licence does Wombat use?", "source": "docs/faq.html"}) + "\n")
+        runner = CliRunner()
+        assert runner.invoke(cli, ["ingest", "docs", "--json"]).exit_code == 0
+        result = runner.invoke(cli, ["eval", "qa.jsonl", "--out", "out", "--json", "--llm-base-url", endpoint.url,
+                                     "--llm-model", "gpt-4", "--judge", endpoint.url, "--judge-model", "judge",
+                                     "--sweep", "k=3,5"])
+        assert result.exit_code == 0, result.output
+        runs = json.loads(result.stdout)["runs"]
+        answers = runs[0]["answers"]
+        assert answers["quality_score"] == 4 and answers["quality_judged"] == 1  # only one reference answer
+        assert answers["faithfulness"] == 1.0 and answers["faithfulness_judged"] == 2
+        assert answers["cost_per_query_usd"] == pytest.approx((100 * 30 + 10 * 60) / 1e6)  # priced as GPT-4
+        assert answers["cost_on"]["gpt-3.5-turbo"] == pytest.approx((100 * 0.5 + 10 * 1.5) / 1e6)
+        assert runs[1]["answers"]["pairwise_vs_first"]["undecided"] == 2  # "A" both ways: a self-contradiction
+        assert "## Judged" in (docs.parent / "out" / "report.md").read_text()
+    finally:
+        endpoint.close()

@@ -65,3 +65,16 @@ def test_assistant_end_to_end_on_real_parts(docs, ray_local, smollm):
     assert answer.retrieved[0].path == "docs/guide/install.md"
     assert {s.path for s in answer.sources} <= {s.path for s in answer.retrieved}
     assert answer.usage.completion_tokens > 0 and answer.model.startswith("SmolLM2")
+
+
+def test_judge_plumbing_with_the_bundled_model(smollm):
+    """SmolLM2-135M is too weak to judge; this only shows the real model's replies are handled."""
+    from evals.judges import faithfulness, pairwise, quality
+
+    def generate(messages):
+        return smollm.complete(messages, max_tokens=24).text
+
+    q = quality(generate, "How do I upgrade?", "Run self-update.", "Use apt-get.")
+    assert q.value in (None, 1, 2, 3, 4, 5) and q.raw
+    assert pairwise(generate, "q?", "[1] x", "a", "b").value in (None, "A", "B")
+    assert faithfulness(generate, "[1] x", "y").value in (None, 0.0, 1.0)

@@ -180,9 +180,15 @@ def status(ctx, index, as_json):
 @click.option("--limit", type=int, default=None, help="Only the first N questions.")
 @click.option("--llm-base-url", default=None, metavar="URL", help="OpenAI-compatible endpoint for the answers.")
 @click.option("--llm-model", default=None, metavar="NAME", help="Model name at the endpoint.")
+@click.option("--judge", default=None, metavar="URL|local",
+              help="Score answers with an LLM judge at this OpenAI-compatible endpoint ('local': the bundled "
+                   "model, too weak to be useful): quality 1-5 against reference answers, faithfulness to the "
+                   "sources, and, with exactly two configurations, pairwise preference.")
+@click.option("--judge-model", default=None, metavar="NAME", help="Model name at the judge endpoint.")
 @json_option
 @click.pass_context
-def eval_command(ctx, dataset, index, k, no_llm, out, sweeps, corpus, source_url, limit, llm_base_url, llm_model, as_json):
+def eval_command(ctx, dataset, index, k, no_llm, out, sweeps, corpus, source_url, limit, llm_base_url, llm_model,
+                 judge, judge_model, as_json):
     """Evaluate retrieval (and answers) on DATASET, a JSONL file of
     {"question": ..., "source": URL-or-path[#anchor], "reference_answer": optional}.
 
@@ -196,7 +202,7 @@ def eval_command(ctx, dataset, index, k, no_llm, out, sweeps, corpus, source_url
     from evals.report import write_report
     from evals.retrieval import load_dataset
     from rag.config import Config
-    from rag.evaluate import parse_sweeps, run_eval
+    from rag.evaluate import judge_from, parse_sweeps, run_eval
 
     if _is_pairs(dataset):
         return _eval_corrections(ctx, dataset, index, out, limit, as_json)
@@ -206,7 +212,11 @@ def eval_command(ctx, dataset, index, k, no_llm, out, sweeps, corpus, source_url
         base = Config.load(ctx.obj.get("config"), index=index, source_url=source_url, llm_base_url=llm_base_url,
                            llm_model=llm_model)
         say = (lambda m: click.echo(m, err=True)) if not as_json else None
-        runs = run_eval(base, items, k, swept, answers=not no_llm, out=Path(out), corpus=corpus, on_progress=say)
+        import os
+
+        generate = judge_from(judge, judge_model, os.environ.get("RAG_JUDGE_API_KEY"))
+        runs = run_eval(base, items, k, swept, answers=not no_llm, out=Path(out), corpus=corpus, on_progress=say,
+                        judge=generate)
         files = write_report(out, runs, swept)
     except (RagError, ValueError) as exc:
         _fail(exc, as_json)
