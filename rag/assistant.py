@@ -20,7 +20,7 @@ from indexes.corrections import AnswerRecord, Correction, CorrectionStore, Feedb
 from indexes.errors import RagError
 from rag.config import Config
 from rag.corrections import Matcher, correction_info
-from rag.llm import ChatModel, Completion, load_chat
+from rag.llm import ChatModel, Completion, load_chat, load_job_chat
 from rag.pricing import cost_usd, price_table
 from rag.retrieval import Reranker, RetrievalSettings, Retriever, load_reranker
 from rag.types import Answer, Source, Usage
@@ -44,11 +44,13 @@ class Assistant:
     """Question answering over an index. Cheap to construct; models load on first use."""
 
     def __init__(self, config: Config | None = None, *, index: VectorIndex | None = None,
-                 embedder: Embedder | None = None, llm: ChatModel | None = None, **overrides: Any):
+                 embedder: Embedder | None = None, llm: ChatModel | None = None,
+                 job_llms: dict[str, ChatModel] | None = None, **overrides: Any):
         self.config = config if config is not None else Config.load(**overrides)
         if config is not None and overrides:
             self.config = self.config.model_copy(update={k: v for k, v in overrides.items() if v is not None})
         self._index, self._embedder, self._llm = index, embedder, llm
+        self._job_llms: dict[str, ChatModel] = dict(job_llms or {})
         self._retriever: Retriever | None = None
         self._reranker: Reranker | None = None
         self._corrections: CorrectionStore | None = None
@@ -71,6 +73,25 @@ class Assistant:
         if self._llm is None:
             self._llm = load_chat(self.config)
         return self._llm
+
+    def llm_for(self, job: str) -> ChatModel:
+        """The chat model for one job: "rewrite", "rerank" or "judge" (config `job_llms`),
+        else the answering model."""
+        if job not in self._job_llms:
+            self._job_llms[job] = load_job_chat(self.config, job) or self.llm
+        return self._job_llms[job]
+
+    def rewrite(self, question: str, history: list[dict[str, str]]) -> str:
+        """A follow-up question made standalone from the conversation (one call, its own prompt).
+        `history`: [{"role": "user"|"assistant", "content": ...}], oldest first."""
+        if not history:
+            return question
+        lines = [f"{m['role']}: {m['content'][:800]}" for m in history[-6:]]
+        prompt = prompts.load("rewrite", self.config.prompts_dir)
+        text = self.llm_for("rewrite").complete(prompt.render(history="\n".join(lines), question=question),
+                                                max_tokens=64).text
+        rewritten = text.strip().splitlines()[0].strip().strip('"') if text.strip() else ""
+        return rewritten if 3 <= len(rewritten) <= 500 else question
 
     def warm_up(self) -> "Assistant":
         """Load the embedding model and the LLM now instead of on the first question."""
@@ -131,7 +152,7 @@ class Assistant:
 
     def _judge(self, a: str, b: str) -> bool:
         prompt = prompts.load("same_question", self.config.prompts_dir)
-        reply = self.llm.complete(prompt.render(a=a, b=b), max_tokens=4).text.strip().upper()
+        reply = self.llm_for("judge").complete(prompt.render(a=a, b=b), max_tokens=4).text.strip().upper()
         return reply.startswith("SAME")
 
     def correct(self, answer: str, *, answer_id: str | None = None, question: str | None = None,
@@ -204,33 +225,41 @@ class Assistant:
     @property
     def reranker(self) -> Reranker | None:
         if self._reranker is None and self.config.reranker != "none":
-            llm = self.llm if self.config.reranker == "llm" else None
+            llm = self.llm_for("rerank") if self.config.reranker == "llm" else None
             self._reranker = load_reranker(self.config.reranker, llm, self.config.prompts_dir)
         return self._reranker
 
-    def ask(self, question: str, k: int | None = None, where: dict[str, Any] | None = None) -> Answer:
-        """Answer `question` from the index, with cited sources, usage and latency."""
+    def ask(self, question: str, k: int | None = None, where: dict[str, Any] | None = None,
+            history: list[dict[str, str]] | None = None) -> Answer:
+        """Answer `question` from the index, with cited sources, usage and latency. With a
+        conversation `history`, a follow-up is first rewritten into a standalone question."""
         answer = None
-        for item in self.stream(question, k, where):
+        for item in self.stream(question, k, where, history):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
         return answer
 
-    def stream(self, question: str, k: int | None = None, where: dict[str, Any] | None = None) -> Iterator[str | Answer]:
+    def stream(self, question: str, k: int | None = None, where: dict[str, Any] | None = None,
+               history: list[dict[str, str]] | None = None) -> Iterator[str | Answer]:
         """Yield the answer text as it is generated, then the final `Answer`."""
         started = time.perf_counter()
         latency: dict[str, float] = {}
+        if history:
+            question = self.rewrite(question, history)
+            latency["rewrite"] = _ms(started)
+        corrections_started = time.perf_counter()
         vector = self.embedder.embed_query(question)  # once, for the corrections and retrieval
         match = self.find_correction(question, vector) if self.config.corrections else None
-        latency["corrections"] = _ms(started)
+        latency["corrections"] = _ms(corrections_started)
         if match is not None and self.config.corrections_mode == "verbatim":
             answer = self._verbatim(question, *match, latency, started)
             yield answer.text
             yield answer
             return
+        retrieve_started = time.perf_counter()
         hits = self.search(question, k, where, vector)
-        latency["retrieve"] = _ms(started) - latency["corrections"]
+        latency["retrieve"] = _ms(retrieve_started)
 
         prompt = prompts.load(self.config.prompt, self.config.prompts_dir)
         llm = self.llm

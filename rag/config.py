@@ -64,6 +64,10 @@ class Config(BaseModel):
     llm_temperature: float = Field(0.0, ge=0.0, le=2.0)
     llm_timeout: float = Field(60.0, gt=0, description="Seconds before an endpoint call is abandoned.")
     llm_max_retries: int = Field(3, ge=0)
+    job_llms: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description='A model per job: {"rewrite": {"base_url": "local"}, "rerank": {"base_url": URL, "model": NAME}, '
+                    '"judge": {...}}; jobs not listed use the answering model.')
     prices: dict[str, list[float]] = Field(default_factory=dict, description="USD per million [input, output] tokens by model name; added to the built-in table.")
     price_model: str | None = Field(None, description="Price answers as this model (default: the answering model's name).")
 

@@ -264,6 +264,18 @@ class ScriptedChat(ChatModel):
         return len(text.split())
 
 
+def load_job_chat(config, job: str) -> ChatModel | None:
+    """The model configured for one job (rewrite, rerank, judge), or None to use the main one."""
+    spec = (config.job_llms or {}).get(job)
+    if not spec:
+        return None
+    base_url = spec.get("base_url")
+    if not base_url or base_url == "local":
+        return LocalChat(spec.get("model"), n_ctx=config.llm_context)
+    key = config.llm_api_key.get_secret_value() if config.llm_api_key else None
+    return OpenAIChat(base_url, spec.get("model") or "default", key, config.llm_timeout, config.llm_max_retries)
+
+
 def load_chat(config) -> ChatModel:
     """The chat model the config asks for."""
     backend = config.llm_backend

@@ -111,3 +111,27 @@ def test_cost_from_the_price_table(index):
 
     assert cost_usd("mine", 1_000_000, 500_000, price_table({"mine": [1.0, 2.0]})) == pytest.approx(2.0)
     assert cost_usd("SmolLM2-135M-Instruct.Q4_1", 10, 10, price_table()) == 0.0
+
+
+def test_a_follow_up_is_rewritten_by_its_own_model_before_retrieval(index):
+    rewriter = ScriptedChat("How do I upgrade wombat?")
+    answerer = ScriptedChat("Run self-update [1].")
+    a = Assistant(Config(embedding_model="fake-hash"), index=index, embedder=E, llm=answerer,
+                  job_llms={"rewrite": rewriter})
+    history = [{"role": "user", "content": "What is wombat?"}, {"role": "assistant", "content": "A photo archiver."}]
+    answer = a.ask("and how do I upgrade it?", history=history)
+    assert answer.question == "How do I upgrade wombat?" and "rewrite" in answer.latency_ms
+    assert "Last question: and how do I upgrade it?" in rewriter.calls[0][-1]["content"]
+    assert "user: What is wombat?" in rewriter.calls[0][-1]["content"]
+    assert answerer.calls[0][-1]["content"].startswith("Question: How do I upgrade wombat?")
+    assert [s.path for s in answer.sources] == ["docs/upgrade.md"]  # clean sources for the follow-up
+    assert a.ask("how do I upgrade wombat").question == "how do I upgrade wombat"  # no history: no rewrite
+
+
+def test_job_models_come_from_config(tmp_path):
+    from rag.llm import LocalChat, OpenAIChat, load_job_chat
+
+    c = Config(job_llms={"rewrite": {"base_url": "local"}, "rerank": {"base_url": "http://h:1/v1", "model": "m"}})
+    assert isinstance(load_job_chat(c, "rewrite"), LocalChat)
+    rr = load_job_chat(c, "rerank")
+    assert isinstance(rr, OpenAIChat) and rr.name == "m" and load_job_chat(c, "judge") is None
