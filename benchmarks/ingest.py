@@ -65,7 +65,7 @@ def main() -> None:
     del model
 
     index = FaissIndex(work / "index")
-    options = IngestOptions(embed_batch_size=args.batch_size, progress=False)
+    options = IngestOptions(embed_batch_size=args.batch_size)
     started = time.perf_counter()
     report = ingest([str(corpus)], index, options)
     rag_seconds = time.perf_counter() - started

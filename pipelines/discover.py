@@ -92,7 +92,7 @@ def _safe(path: Path) -> str:
 
 
 def discover(paths: list[str], extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
-             max_bytes: int | None = None) -> tuple[list[SourceFile], list[Failure]]:
+             max_bytes: int | None = None, on_file=None) -> tuple[list[SourceFile], list[Failure]]:
     """Every file under `paths` with a supported extension, hashed; unreadable, oversized
     and oddly named ones as failures."""
     extensions = tuple(e.lower() for e in extensions)
@@ -126,6 +126,8 @@ def discover(paths: list[str], extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
                     failed.append(Failure(key, f"file is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:g} MiB limit (max_file_mb)"))
                     continue
                 found[key] = SourceFile(key, str(candidate.absolute()), file_hash(candidate), size)
+                if on_file is not None:
+                    on_file(len(found))
             except OSError as exc:
                 failed.append(Failure(key, f"cannot read: {exc.strerror or exc}"))
     return list(found.values()), failed
@@ -139,14 +141,14 @@ def _under(path: str, roots: list[str]) -> bool:
 
 
 def plan(paths: list[str], manifest: dict[str, FileRecord], extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
-         max_bytes: int | None = None) -> Plan:
+         max_bytes: int | None = None, on_file=None) -> Plan:
     """Diff the files under `paths` against the index manifest.
 
     A manifest entry under one of `paths` that is no longer there is removed; entries
     outside `paths` are left alone, so several folders can share one index. A file that
     now fails to read keeps its old chunks.
     """
-    files, failed = discover(paths, extensions, max_bytes)
+    files, failed = discover(paths, extensions, max_bytes, on_file)
     result = Plan(failed=failed)
     for f in files:
         old = manifest.get(f.path)

@@ -13,7 +13,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -43,7 +43,6 @@ class IngestOptions:
     parse_timeout: float = 120.0  # seconds per file
     parse_batch_size: int = 4
     num_cpus: int | None = None
-    progress: bool = True
 
 
 @dataclass
@@ -182,7 +181,7 @@ class _EmbedActor:
         return batch
 
 
-def ensure_ray(num_cpus: int | None = None, progress: bool = True):
+def ensure_ray(num_cpus: int | None = None):
     """Start (or join, when RAY_ADDRESS is set) Ray quietly; harmless when already started."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")
@@ -197,18 +196,27 @@ def ensure_ray(num_cpus: int | None = None, progress: bool = True):
         else:
             ray.init(num_cpus=num_cpus, **kwargs)
     context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = progress
+    # rag reports progress itself (ingest's on_progress); Ray's own bars stay off so that
+    # the library prints nothing and the CLI owns the terminal.
+    context.enable_progress_bars = False
     context.print_on_execution_start = False
     return ray
 
 
-def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = IngestOptions()) -> IngestReport:
-    """Bring `index` up to date with the files under `paths`. Atomic: all or nothing."""
+def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = IngestOptions(),
+           on_progress: Callable[[str, int, int | None], None] | None = None) -> IngestReport:
+    """Bring `index` up to date with the files under `paths`. Atomic: all or nothing.
+
+    `on_progress(stage, done, total)` hears "discover" (files hashed; no total) and "write"
+    (files parsed, embedded and written, of those to process).
+    """
+    say = on_progress or (lambda stage, done, total: None)
     started = time.perf_counter()
     model = canonical_name(options.embedding_model)
     index.check_model(model)  # fail before any work, not after embedding
     manifest = index.manifest()
-    todo_plan = plan(paths, manifest, options.extensions, int(options.max_file_mb * 2**20))
+    todo_plan = plan(paths, manifest, options.extensions, int(options.max_file_mb * 2**20),
+                     on_file=lambda n: say("discover", n, None))
     report = IngestReport(
         new=0, changed=0, unchanged=len(todo_plan.unchanged),
         removed=sum(1 for p in todo_plan.removed if not manifest[p].error),
@@ -228,6 +236,7 @@ def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = Ingest
         if todo_plan.todo:
             for batch in _run_pipeline(todo_plan.todo, paths, options):
                 _write_batch(writer, batch, changed, counts, hashes, failures)
+                say("write", len(counts.keys() | failures.keys()), len(todo_plan.todo))
         writer.record_files([FileRecord(p, hashes[p], n) for p, n in counts.items()])
         # Remember failures of new files so an unchanged bad file is not parsed again;
         # a changed file that fails keeps its previous, good version.
@@ -272,7 +281,7 @@ def _write_batch(writer, batch, changed, counts, hashes, failures) -> None:
 
 
 def _run_pipeline(files: list[SourceFile], roots: list[str], options: IngestOptions):
-    ray = ensure_ray(options.num_cpus, options.progress)
+    ray = ensure_ray(options.num_cpus)
     gpus = int(ray.cluster_resources().get("GPU", 0))
     items = [{"path": f.path, "abspath": f.abspath, "relpath": _relpath(f, roots)} for f in files]
     ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 64)))

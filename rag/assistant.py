@@ -100,7 +100,7 @@ class Assistant:
         return self
 
     # -- ingestion -----------------------------------------------------------------------
-    def ingest_options(self, progress: bool = False) -> IngestOptions:
+    def ingest_options(self) -> IngestOptions:
         c = self.config
         return IngestOptions(
             embedding_model=c.embedding_model,
@@ -112,13 +112,12 @@ class Assistant:
             parse_timeout=c.parse_timeout,
             embed_batch_size=c.embed_batch_size,
             embed_actors=c.embed_actors,
-            progress=progress,
         )
 
-    def ingest(self, paths: list[str], progress: bool = False) -> IngestReport:
+    def ingest(self, paths: list[str], on_progress=None) -> IngestReport:
         """Bring the index up to date with the files under `paths`. Corrections that cite a
         file that changed or disappeared are flagged for review."""
-        report = ingest([str(p) for p in paths], self.index, self.ingest_options(progress))
+        report = ingest([str(p) for p in paths], self.index, self.ingest_options(), on_progress)
         if report.changed_paths:
             self.corrections.flag_for_review(report.changed_paths, "a cited file changed or was removed")
         return report

@@ -36,7 +36,7 @@ def ray_local():
     """One local Ray instance for every in-process Ray test (starting Ray takes seconds)."""
     from pipelines.ingest import ensure_ray
 
-    ray = ensure_ray(num_cpus=2, progress=False)
+    ray = ensure_ray(num_cpus=2)
     yield ray
     ray.shutdown()
 

@@ -9,7 +9,7 @@ from pipelines.embed import load_embedder
 
 pytestmark = pytest.mark.integration
 
-OPTIONS = IngestOptions(embedding_model="fake-hash", progress=False)
+OPTIONS = IngestOptions(embedding_model="fake-hash")
 
 
 def paths_in(index):
@@ -21,8 +21,11 @@ def test_ingest_reports_bad_files_and_keeps_the_good_ones(docs, ray_local):
     (docs / "binary.txt").write_bytes(b"\x00\x01\x02PK\x03\x04" * 50)
     (docs / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
     index = FaissIndex("idx")
-    report = ingest(["docs"], index, OPTIONS)
+    events = []
+    report = ingest(["docs"], index, OPTIONS, on_progress=lambda *e: events.append(e))
     assert (report.new, report.changed, report.unchanged, report.removed) == (4, 0, 0, 0)
+    assert events[0] == ("discover", 1, None) and ("discover", 7, None) in events
+    assert events[-1] == ("write", 7, 7)
     assert {f.path: f.error.split(" (")[0] for f in report.failed} == {
         "docs/binary.txt": "binary content",
         "docs/empty.md": "empty file",
@@ -64,7 +67,7 @@ def test_a_changed_file_that_now_fails_keeps_its_old_version(docs, ray_local):
 
 def test_source_urls_with_section_anchors(docs, ray_local):
     index = FaissIndex("idx")
-    options = IngestOptions(embedding_model="fake-hash", progress=False, source_url="https://wombat.dev/{path}.html")
+    options = IngestOptions(embedding_model="fake-hash", source_url="https://wombat.dev/{path}.html")
     ingest(["docs"], index, options)
     urls = {c.url for c in index.chunks()}
     assert "https://wombat.dev/guide/storage.html#glacier-backend" in urls
@@ -80,5 +83,5 @@ def test_ingesting_with_another_model_is_refused_before_any_work(docs, ray_local
     ingest(["docs"], index, OPTIONS)
     (docs / "new.md").write_text("# New\ntext\n")
     with pytest.raises(IndexMismatchError, match="fake-hash"):
-        ingest(["docs"], index, IngestOptions(embedding_model="all-MiniLM-L6-v2", progress=False))
+        ingest(["docs"], index, IngestOptions(embedding_model="all-MiniLM-L6-v2"))
     assert "docs/new.md" not in index.manifest()

@@ -42,7 +42,15 @@ def ingest(ctx, paths, index, source_url, allow_failures, as_json):
         assistant = _assistant(ctx, index=index, source_url=source_url)
         if not as_json:
             click.echo(f"Ingesting {', '.join(paths)} into {assistant.config.index} ...", err=True)
-        report = assistant.ingest(list(paths), progress=not as_json and sys.stderr.isatty())
+        tty = not as_json and sys.stderr.isatty()
+
+        def show(stage, done, total):
+            label = {"discover": "hashed", "write": "parsed, embedded and written"}[stage]
+            click.echo(f"\r{label} {done}" + (f"/{total}" if total else "") + " files ", nl=False, err=True)
+
+        report = assistant.ingest(list(paths), on_progress=show if tty else None)
+        if tty:
+            click.echo(err=True)
     except RagError as exc:
         _fail(exc, as_json)
     if as_json:
