@@ -31,6 +31,15 @@ def _check_zip(data: bytes, kind: str) -> None:
         )
 
 
+def _open_office(data: bytes, kind: str, opener):
+    """An Office document, after the zip-bomb check; corrupt files become ParseErrors."""
+    _check_zip(data, kind)
+    try:
+        return opener(io.BytesIO(data))
+    except Exception as exc:  # the libraries raise many types for malformed XML
+        raise ParseError(f"corrupt {kind} file: {exc}") from None
+
+
 def parse_pdf(data: bytes, default_title: str) -> Document:
     try:
         import pypdf
@@ -74,11 +83,7 @@ def parse_docx(data: bytes, default_title: str) -> Document:
         from docx.text.paragraph import Paragraph
     except ImportError as exc:
         raise MissingExtraError("python-docx", "documents") from exc
-    _check_zip(data, "DOCX")
-    try:
-        document = docx.Document(io.BytesIO(data))
-    except Exception as exc:
-        raise ParseError(f"corrupt DOCX file: {exc}") from None
+    document = _open_office(data, "DOCX", docx.Document)
     core_title = (document.core_properties.title or "").strip()
     builder = _Builder(core_title or default_title)
     for child in document.element.body.iterchildren():
@@ -107,11 +112,7 @@ def parse_pptx(data: bytes, default_title: str) -> Document:
         import pptx
     except ImportError as exc:
         raise MissingExtraError("python-pptx", "documents") from exc
-    _check_zip(data, "PPTX")
-    try:
-        presentation = pptx.Presentation(io.BytesIO(data))
-    except Exception as exc:
-        raise ParseError(f"corrupt PPTX file: {exc}") from None
+    presentation = _open_office(data, "PPTX", pptx.Presentation)
     title = (presentation.core_properties.title or "").strip() or default_title
     sections = []
     for number, slide in enumerate(presentation.slides, 1):

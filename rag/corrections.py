@@ -118,6 +118,11 @@ def calibrate(pairs: list[dict], similarity: Callable[[list[str], list[str]], np
             "labels": [bool(v) for v in y]}
 
 
+def pair_similarity(embedder) -> Callable[[list[str], list[str]], np.ndarray]:
+    """Cosine similarity of each (a, b) question pair, with `embedder`."""
+    return lambda a, b: (embedder.embed_documents(a) * embedder.embed_documents(b)).sum(axis=1)
+
+
 def evaluate_matcher(matcher: Matcher, pairs: list[dict], similarity, judge=None) -> dict[str, Any]:
     sims = similarity([p["a"] for p in pairs], [p["b"] for p in pairs])
     rows = []

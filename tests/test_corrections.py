@@ -85,3 +85,28 @@ def test_feedback_and_correction_need_a_known_answer(assistant):
         assistant.correct("x", answer_id="nope")
     with pytest.raises(RagError, match="needs a question"):
         assistant.correct("x")
+
+
+@pytest.mark.integration
+def test_calibrate_and_eval_on_pairs_with_the_real_model(workdir):
+    """`rag corrections calibrate` fits and stores the matcher; `rag eval` on pairs reports it."""
+    import json
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from rag.cli import cli
+
+    data = Path(__file__).resolve().parent.parent / "evals" / "datasets"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["corrections", "calibrate", str(data / "corrections_calibration.jsonl"),
+                                 "--index", "idx", "--out", "cal", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["false_override_rate"] == 0.0 and summary["pairs"] == 60 and 0 < summary["recall"] <= 1
+    assert (workdir / "cal" / "calibration.png").read_bytes()[:4] == b"\x89PNG"
+    result = runner.invoke(cli, ["eval", str(data / "corrections_test.jsonl"), "--index", "idx", "--out", "ev", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["matcher"] == summary["matcher"]  # the calibration was stored with the index
+    assert report["pairs"] == 40 and 0 <= report["near_miss_override_rate"] <= 1

@@ -251,7 +251,7 @@ def _eval_corrections(ctx, dataset, index, out, limit, as_json):
     """rag eval on question pairs: how often the correction matcher overrides."""
     from pathlib import Path
 
-    from rag.corrections import evaluate_matcher, load_pairs
+    from rag.corrections import evaluate_matcher, load_pairs, pair_similarity
 
     try:
         assistant = _assistant(ctx, index=index)
@@ -259,7 +259,7 @@ def _eval_corrections(ctx, dataset, index, out, limit, as_json):
         e = assistant.embedder
         judge = assistant._judge if assistant.config.corrections_judge == "llm" else None
         result = evaluate_matcher(assistant.matcher, pairs,
-                                  lambda a, b: (e.embed_documents(a) * e.embed_documents(b)).sum(axis=1), judge)
+                                  pair_similarity(e), judge)
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "corrections_results.json").write_text(json.dumps(result, indent=1))
     except (RagError, ValueError) as exc:

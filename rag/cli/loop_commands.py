@@ -113,6 +113,15 @@ def corrections_list(ctx, include_inactive, index, as_json):
         click.echo("No corrections yet.")
 
 
+def _by_id(name: str):
+    """A `rag corrections NAME CORRECTION_ID [--index] [--json]` command."""
+    def decorate(fn):
+        for option in (click.pass_context, json_option, index_option, click.argument("correction_id")):
+            fn = option(fn)
+        return corrections.command(name=name)(fn)
+    return decorate
+
+
 def _one(ctx, index, correction_id, as_json):
     store = _assistant(ctx, index=index).corrections
     if store.get(correction_id) is None:
@@ -120,11 +129,7 @@ def _one(ctx, index, correction_id, as_json):
     return store
 
 
-@corrections.command(name="show")
-@click.argument("correction_id")
-@index_option
-@json_option
-@click.pass_context
+@_by_id("show")
 def corrections_show(ctx, correction_id, index, as_json):
     """Show one correction in full."""
     c = _one(ctx, index, correction_id, as_json).get(correction_id)
@@ -135,33 +140,21 @@ def corrections_show(ctx, correction_id, index, as_json):
         click.echo(f"{key:<19} {value}")
 
 
-@corrections.command(name="disable")
-@click.argument("correction_id")
-@index_option
-@json_option
-@click.pass_context
+@_by_id("disable")
 def corrections_disable(ctx, correction_id, index, as_json):
     """Stop a correction from applying (kept for the record)."""
     _one(ctx, index, correction_id, as_json).update(correction_id, active=False)
     _emit({"id": correction_id, "active": False}) if as_json else click.echo(f"Disabled {correction_id}.")
 
 
-@corrections.command(name="enable")
-@click.argument("correction_id")
-@index_option
-@json_option
-@click.pass_context
+@_by_id("enable")
 def corrections_enable(ctx, correction_id, index, as_json):
     """Let a disabled correction apply again, and clear its review flag."""
     _one(ctx, index, correction_id, as_json).update(correction_id, active=True, review=None)
     _emit({"id": correction_id, "active": True}) if as_json else click.echo(f"Enabled {correction_id}.")
 
 
-@corrections.command(name="rm")
-@click.argument("correction_id")
-@index_option
-@json_option
-@click.pass_context
+@_by_id("rm")
 def corrections_rm(ctx, correction_id, index, as_json):
     """Delete a correction for good."""
     _one(ctx, index, correction_id, as_json).remove(correction_id)
@@ -220,14 +213,13 @@ def corrections_calibrate(ctx, dataset, max_false_rate, out, dry_run, index, as_
     cosine threshold, plots them, and sets the index's matcher to the best one."""
     from pathlib import Path
 
-    from rag.corrections import calibrate, load_pairs, plot_calibration
+    from rag.corrections import calibrate, load_pairs, pair_similarity, plot_calibration
 
     try:
         assistant = _assistant(ctx, index=index)
         pairs = load_pairs(dataset)
         embedder = assistant.embedder
-        result = calibrate(pairs, lambda a, b: (embedder.embed_documents(a) * embedder.embed_documents(b)).sum(axis=1),
-                           max_false_rate)
+        result = calibrate(pairs, pair_similarity(embedder), max_false_rate)
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "calibration.json").write_text(json.dumps(result, indent=1))
         plot = plot_calibration(result, Path(out) / "calibration.png")
