@@ -59,6 +59,8 @@ class AnswerRecord:
     correction_id: str | None = None
     error: str | None = None
     created_at: str = field(default_factory=now)
+    conversation_id: str | None = None  # the conversation it belongs to, if any
+    turn: int = 0  # its place in that conversation, from 0
 
 
 @dataclass
@@ -71,6 +73,8 @@ class Feedback:
     answer: str | None = None
 
 
+_ANSWER_FIELDS = ["id", "question", "answer", "sources", "model", "prompt", "correction_id", "error", "created_at",
+                  "conversation_id", "turn"]
 _FIELDS = ["id", "question", "answer", "author", "reason", "replaces_answer_id", "bad_answer", "sources",
            "created_at", "active", "review", "model"]
 
@@ -102,6 +106,10 @@ class CorrectionStore(ABC):
 
     @abstractmethod
     def get_answer(self, answer_id: str) -> AnswerRecord | None: ...
+
+    @abstractmethod
+    def conversation(self, conversation_id: str, last: int = 3) -> list[AnswerRecord]:
+        """The last `last` answers logged in a conversation, oldest first."""
 
     @abstractmethod
     def add_feedback(self, feedback: Feedback) -> None: ...
@@ -137,6 +145,12 @@ def _row_to_correction(row) -> Correction:
     return Correction(**data)
 
 
+def _row_to_answer(row) -> AnswerRecord:
+    data = dict(zip(_ANSWER_FIELDS, row))
+    data["sources"] = json.loads(data["sources"]) if isinstance(data["sources"], str) else list(data["sources"] or [])
+    return AnswerRecord(**data)
+
+
 class SqliteCorrectionStore(CorrectionStore):
     """corrections.sqlite inside a FAISS index directory; exact search over active corrections."""
 
@@ -147,7 +161,8 @@ class SqliteCorrectionStore(CorrectionStore):
             active INTEGER NOT NULL, review TEXT, model TEXT NOT NULL, embedding BLOB NOT NULL)""",
         """CREATE TABLE IF NOT EXISTS answers (
             id TEXT PRIMARY KEY, question TEXT NOT NULL, answer TEXT NOT NULL, sources TEXT NOT NULL,
-            model TEXT, prompt TEXT, correction_id TEXT, error TEXT, created_at TEXT NOT NULL)""",
+            model TEXT, prompt TEXT, correction_id TEXT, error TEXT, created_at TEXT NOT NULL,
+            conversation_id TEXT, turn INTEGER NOT NULL DEFAULT 0)""",
         """CREATE TABLE IF NOT EXISTS feedback (
             id INTEGER PRIMARY KEY, answer_id TEXT NOT NULL, good INTEGER NOT NULL, comment TEXT,
             created_at TEXT NOT NULL)""",
@@ -167,6 +182,11 @@ class SqliteCorrectionStore(CorrectionStore):
             conn.execute("PRAGMA journal_mode=WAL")
             for statement in self.SCHEMA:
                 conn.execute(statement)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(answers)")}
+            if "conversation_id" not in columns:  # written before conversations existed
+                conn.execute("ALTER TABLE answers ADD COLUMN conversation_id TEXT")
+                conn.execute("ALTER TABLE answers ADD COLUMN turn INTEGER NOT NULL DEFAULT 0")
+            conn.execute("CREATE INDEX IF NOT EXISTS answers_conversation ON answers (conversation_id, turn)")
             self._conn = conn
         return self._conn
 
@@ -221,16 +241,19 @@ class SqliteCorrectionStore(CorrectionStore):
 
     def log_answer(self, record):
         r = record
-        self._write("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (r.id, r.question, r.answer, json.dumps(r.sources), r.model, r.prompt, r.correction_id, r.error, r.created_at))
+        self._write(f"INSERT OR REPLACE INTO answers ({', '.join(_ANSWER_FIELDS)}) VALUES ({', '.join('?' * len(_ANSWER_FIELDS))})",
+                    (r.id, r.question, r.answer, json.dumps(r.sources), r.model, r.prompt, r.correction_id, r.error,
+                     r.created_at, r.conversation_id, r.turn))
 
     def get_answer(self, answer_id):
-        row = self._db().execute(
-            "SELECT id, question, answer, sources, model, prompt, correction_id, error, created_at FROM answers WHERE id = ?",
-            (answer_id,)).fetchone()
-        if row is None:
-            return None
-        return AnswerRecord(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], row[7], row[8])
+        row = self._db().execute(f"SELECT {', '.join(_ANSWER_FIELDS)} FROM answers WHERE id = ?", (answer_id,)).fetchone()
+        return _row_to_answer(row) if row else None
+
+    def conversation(self, conversation_id, last=3):
+        rows = self._db().execute(
+            f"SELECT {', '.join(_ANSWER_FIELDS)} FROM answers WHERE conversation_id = ? ORDER BY turn DESC LIMIT ?",
+            (conversation_id, last)).fetchall()
+        return [_row_to_answer(r) for r in reversed(rows)]
 
     def add_feedback(self, feedback):
         self._write("INSERT INTO feedback (answer_id, good, comment, created_at) VALUES (?, ?, ?, ?)",
@@ -275,7 +298,12 @@ class PgCorrectionStore(CorrectionStore):
                         active boolean NOT NULL, review text, model text NOT NULL, embedding vector NOT NULL)""")
                     conn.execute(f"""CREATE TABLE IF NOT EXISTS {s}.answers (
                         id text PRIMARY KEY, question text NOT NULL, answer text NOT NULL, sources jsonb NOT NULL,
-                        model text, prompt text, correction_id text, error text, created_at text NOT NULL)""")
+                        model text, prompt text, correction_id text, error text, created_at text NOT NULL,
+                        conversation_id text, turn integer NOT NULL DEFAULT 0)""")
+                    # answers logged before conversations existed
+                    conn.execute(f"ALTER TABLE {s}.answers ADD COLUMN IF NOT EXISTS conversation_id text")
+                    conn.execute(f"ALTER TABLE {s}.answers ADD COLUMN IF NOT EXISTS turn integer NOT NULL DEFAULT 0")
+                    conn.execute(f"CREATE INDEX IF NOT EXISTS answers_conversation ON {s}.answers (conversation_id, turn)")
                     conn.execute(f"""CREATE TABLE IF NOT EXISTS {s}.feedback (
                         id bigserial PRIMARY KEY, answer_id text NOT NULL, good boolean NOT NULL, comment text,
                         created_at text NOT NULL)""")
@@ -337,16 +365,24 @@ class PgCorrectionStore(CorrectionStore):
         r = record
         with self._conn() as conn:
             conn.execute(
-                f"INSERT INTO {self.schema}.answers VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                (r.id, r.question, r.answer, Jsonb(r.sources), r.model, r.prompt, r.correction_id, r.error, r.created_at),
+                f"INSERT INTO {self.schema}.answers ({', '.join(_ANSWER_FIELDS)}) "
+                f"VALUES ({', '.join(['%s'] * len(_ANSWER_FIELDS))}) ON CONFLICT (id) DO NOTHING",
+                (r.id, r.question, r.answer, Jsonb(r.sources), r.model, r.prompt, r.correction_id, r.error, r.created_at,
+                 r.conversation_id, r.turn),
             )
 
     def get_answer(self, answer_id):
         with self._conn() as conn:
-            row = conn.execute(
-                f"SELECT id, question, answer, sources, model, prompt, correction_id, error, created_at "
-                f"FROM {self.schema}.answers WHERE id = %s", (answer_id,)).fetchone()
-        return AnswerRecord(*row[:3], list(row[3]), *row[4:]) if row else None
+            row = conn.execute(f"SELECT {', '.join(_ANSWER_FIELDS)} FROM {self.schema}.answers WHERE id = %s",
+                               (answer_id,)).fetchone()
+        return _row_to_answer(row) if row else None
+
+    def conversation(self, conversation_id, last=3):
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(_ANSWER_FIELDS)} FROM {self.schema}.answers WHERE conversation_id = %s "
+                "ORDER BY turn DESC LIMIT %s", (conversation_id, last)).fetchall()
+        return [_row_to_answer(r) for r in reversed(rows)]
 
     def add_feedback(self, feedback):
         with self._conn() as conn:

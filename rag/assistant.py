@@ -229,21 +229,32 @@ class Assistant:
         return self._reranker
 
     def ask(self, question: str, k: int | None = None, where: dict[str, Any] | None = None,
-            history: list[dict[str, str]] | None = None) -> Answer:
-        """Answer `question` from the index, with cited sources, usage and latency. With a
-        conversation `history`, a follow-up is first rewritten into a standalone question."""
+            history: list[dict[str, str]] | None = None, conversation_id: str | None = None) -> Answer:
+        """Answer `question` from the index, with cited sources, usage and latency.
+
+        A follow-up is first rewritten into a standalone question (its own LLM call) from the
+        conversation: `history` given here, or the last answers logged under `conversation_id`.
+        Retrieval sees only the standalone question, so earlier sources do not leak in."""
         answer = None
-        for item in self.stream(question, k, where, history):
+        for item in self.stream(question, k, where, history, conversation_id):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
         return answer
 
     def stream(self, question: str, k: int | None = None, where: dict[str, Any] | None = None,
-               history: list[dict[str, str]] | None = None) -> Iterator[str | Answer]:
+               history: list[dict[str, str]] | None = None,
+               conversation_id: str | None = None) -> Iterator[str | Answer]:
         """Yield the answer text as it is generated, then the final `Answer`."""
         started = time.perf_counter()
         latency: dict[str, float] = {}
+        turn = 0
+        if conversation_id is not None:
+            earlier = self.corrections.conversation(conversation_id, self.config.history_turns)
+            turn = earlier[-1].turn + 1 if earlier else 0
+            if history is None:
+                history = [m for r in earlier for m in ({"role": "user", "content": r.question},
+                                                         {"role": "assistant", "content": r.answer})]
         if history:
             question = self.rewrite(question, history)
             latency["rewrite"] = _ms(started)
@@ -252,7 +263,7 @@ class Assistant:
         match = self.find_correction(question, vector) if self.config.corrections else None
         latency["corrections"] = _ms(corrections_started)
         if match is not None and self.config.corrections_mode == "verbatim":
-            answer = self._verbatim(question, *match, latency, started)
+            answer = self._verbatim(question, *match, latency, started, conversation_id, turn)
             yield answer.text
             yield answer
             return
@@ -308,10 +319,12 @@ class Assistant:
             prompt=prompt.id,
             error=error,
             correction=correction_info(match[0], "guide", match[1]) if match else None,
-        ))
+            conversation_id=conversation_id,
+        ), turn)
 
     def _verbatim(self, question: str, correction: Correction, similarity: float, why: str,
-                  latency: dict[str, float], started: float) -> Answer:
+                  latency: dict[str, float], started: float, conversation_id: str | None = None,
+                  turn: int = 0) -> Answer:
         source = _correction_source(correction)
         sources = [source] + [
             Source(i, path, None, None, (), 1.0, "", cited=True) for i, path in enumerate(correction.sources, 2)
@@ -320,15 +333,16 @@ class Assistant:
         return self._log(Answer(
             id=uuid.uuid4().hex, question=question, text=correction.answer, sources=sources, retrieved=[],
             latency_ms=latency, model="human-correction", prompt="",
-            correction=correction_info(correction, "verbatim", similarity),
-        ))
+            correction=correction_info(correction, "verbatim", similarity), conversation_id=conversation_id,
+        ), turn)
 
-    def _log(self, answer: Answer) -> Answer:
+    def _log(self, answer: Answer, turn: int = 0) -> Answer:
         if self.config.log_answers:
             try:
                 self.corrections.log_answer(AnswerRecord(
                     answer.id, answer.question, answer.text, [s.to_dict() for s in answer.sources], answer.model,
                     answer.prompt, (answer.correction or {}).get("id"), answer.error,
+                    conversation_id=answer.conversation_id, turn=turn,
                 ))
             except Exception as exc:  # the answer matters more than its log line
                 log.warning("could not log answer %s: %s", answer.id, exc)

@@ -50,6 +50,7 @@ class Config(BaseModel):
     corrections: bool = Field(True, description="Look up human corrections before answering.")
     corrections_mode: Literal["verbatim", "guide"] = Field("verbatim", description="verbatim: the correction is the answer; guide: the model answers with the correction as authoritative, cited context.")
     corrections_judge: Literal["none", "llm"] = Field("none", description="llm: a capable chat model must also agree that questions in the similarity band are the same.")
+    history_turns: int = Field(3, ge=0, description="Earlier turns of a conversation given to the follow-up rewrite.")
     log_answers: bool = Field(True, description="Log every answer (question, answer, sources, model) for feedback and corrections.")
     # the LLM
     llm_backend: Literal["auto", "local", "openai", "fake"] = Field(
@@ -70,6 +71,19 @@ class Config(BaseModel):
                     '"judge": {...}}; jobs not listed use the answering model.')
     prices: dict[str, list[float]] = Field(default_factory=dict, description="USD per million [input, output] tokens by model name; added to the built-in table.")
     price_model: str | None = Field(None, description="Price answers as this model (default: the answering model's name).")
+
+    # the assistant server (rag serve)
+    serve_host: str = Field("127.0.0.1", description="Interface `rag serve` binds to; 0.0.0.0 exposes it to the network.")
+    serve_port: int = Field(8000, ge=0, le=65535)
+    serve_replicas: int = Field(1, ge=1, description="Ray Serve replicas (each loads the embedder and, if local, the LLM).")
+    serve_max_replicas: int = Field(1, ge=1, description="Above serve_replicas: autoscale between the two on load.")
+    serve_max_ongoing_requests: int = Field(16, ge=1, description="Requests one replica works on at once; more wait in Serve's queue.")
+    serve_replica_cpus: float = Field(1.0, ge=0.0, description="CPUs Ray reserves per replica.")
+    serve_admin_token: SecretStr | None = Field(None, exclude=True, description="Bearer token for /v1/corrections (RAG_SERVE_ADMIN_TOKEN); unset: those routes are off.")
+    serve_max_request_kb: int = Field(64, ge=1, description="Largest request body, in KiB (413 above).")
+    serve_max_question_chars: int = Field(2000, ge=1, description="Longest question or chat message accepted (422 above).")
+    serve_rate_limit: int = Field(60, ge=0, description="Requests per minute per client address (429 above); 0: no limit.")
+    serve_cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API from a browser; empty: CORS off.")
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, **overrides: Any) -> "Config":

@@ -62,6 +62,7 @@ class Answer:
     cost_usd: float = 0.0
     error: str | None = None
     correction: dict[str, Any] | None = None  # the human correction that applied, if any
+    conversation_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -79,4 +80,6 @@ class Answer:
         }
         if self.error is not None:
             data["error"] = self.error
+        if self.conversation_id is not None:
+            data["conversation_id"] = self.conversation_id
         return data

@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from rag.cli.common import (
+    _assistant,
     _fail,
     cli,
+    index_option,
 )
 from rag.errors import RagError
 
@@ -67,3 +69,49 @@ def pg_stop(data):
     click.echo("Stopped.", err=True)
 
 
+
+
+@cli.command()
+@index_option
+@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1; 0.0.0.0 exposes it).")
+@click.option("--port", default=None, type=int, help="Port (default 8000).")
+@click.option("--llm-base-url", default=None, metavar="URL", help="OpenAI-compatible endpoint (RAG_LLM_BASE_URL); default: the local model.")
+@click.option("--llm-model", default=None, metavar="NAME", help="Model name at the endpoint (RAG_LLM_MODEL).")
+@click.option("--replicas", default=None, type=int, help="Ray Serve replicas (config serve_replicas).")
+@click.option("--max-replicas", default=None, type=int, help="Autoscale up to this many (config serve_max_replicas).")
+@click.pass_context
+def serve(ctx, index, host, port, llm_base_url, llm_model, replicas, max_replicas):
+    """Serve the assistant: HTTP API, OpenAI-compatible chat completions and a chat page.
+
+    \b
+    Runs on Ray Serve until Ctrl-C. Open http://HOST:PORT/ for the chat page.
+    API: POST /v1/ask, /v1/ask/stream (SSE), /v1/feedback, /v1/chat/completions;
+    /v1/corrections with a bearer token (RAG_SERVE_ADMIN_TOKEN). See docs/serve.md.
+    """
+    import signal
+
+    from rag import serve as server
+
+    try:
+        assistant = _assistant(ctx, index=index, serve_host=host, serve_port=port, llm_base_url=llm_base_url,
+                               llm_model=llm_model, serve_replicas=replicas, serve_max_replicas=max_replicas)
+        config = assistant.config
+        status = assistant.status()
+        if not status["chunks"]:
+            raise RagError(f"The index at {status['index']} is empty or missing. Build it first: "
+                           f"rag ingest PATH --index {config.index}")
+        signal.signal(signal.SIGTERM, _interrupt)  # stop cleanly on SIGTERM too
+        click.echo(f"Starting the assistant on {status['chunks']} chunks from {status['index']} ...", err=True)
+        server.run(config, blocking=False)
+        click.echo(f"Serving at http://{config.serve_host}:{config.serve_port}/ (Ctrl-C to stop)", err=True)
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        click.echo("Stopping.", err=True)
+        server.shutdown()
+    except RagError as exc:
+        _fail(exc, False)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

@@ -1,0 +1,84 @@
+"""`rag serve`: the assistant's HTTP app (`rag.server`) as a Ray Serve application.
+
+Each replica builds its own `ServerState` (embedder, LLM, index and corrections store
+loaded once) and the FastAPI app around it at start. Replicas and autoscaling come from
+config: `serve_replicas`, `serve_max_replicas` (autoscale between the two when larger),
+`serve_max_ongoing_requests`, `serve_replica_cpus`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from indexes.errors import MissingExtraError
+from rag.config import Config
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "rag"
+
+
+def deployment_options(config: Config) -> dict[str, Any]:
+    """Ray Serve options for the assistant deployment, from config."""
+    options: dict[str, Any] = {
+        "max_ongoing_requests": config.serve_max_ongoing_requests,
+        "ray_actor_options": {"num_cpus": config.serve_replica_cpus},
+        "health_check_period_s": 10,
+        "graceful_shutdown_timeout_s": 30,
+    }
+    if config.serve_max_replicas > config.serve_replicas:
+        options["autoscaling_config"] = {
+            "min_replicas": config.serve_replicas,
+            "max_replicas": config.serve_max_replicas,
+            "target_ongoing_requests": max(1, config.serve_max_ongoing_requests // 2),
+        }
+    else:
+        options["num_replicas"] = config.serve_replicas
+    return options
+
+
+def build_application(config: Config):
+    """The bound Ray Serve application: one deployment whose replicas serve `create_app`."""
+    try:
+        from ray import serve
+    except ImportError as exc:
+        raise MissingExtraError("ray[serve]", "serve") from exc
+
+    @serve.deployment(name="assistant")
+    @serve.ingress()
+    class AssistantServer:
+        def __init__(self, config: Config):
+            from rag.server import ServerState
+
+            logging.getLogger("rag").setLevel(logging.INFO)
+            self.state = ServerState(config)
+
+        def __serve_build_asgi_app__(self):
+            from rag.server import create_app
+
+            return create_app(self.state)
+
+        def check_health(self) -> None:
+            self.state.assistant.index.count()  # raises (replica restarted) if the index is gone
+
+    return AssistantServer.options(**deployment_options(config)).bind(config)
+
+
+def run(config: Config, blocking: bool = True):
+    """Start Ray (or join RAY_ADDRESS) and Ray Serve on config.serve_host:serve_port, then the app."""
+    from pipelines.ingest import ensure_ray
+
+    ensure_ray()
+    from ray import serve
+
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)  # the CLI says what matters itself
+    serve.start(http_options={"host": config.serve_host, "port": config.serve_port},
+                logging_config={"log_level": "WARNING", "enable_access_log": False})
+    return serve.run(build_application(config), name=APP_NAME, route_prefix="/", blocking=blocking)
+
+
+def shutdown() -> None:
+    from ray import serve
+
+    serve.shutdown()

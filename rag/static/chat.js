@@ -1,0 +1,231 @@
+// The chat page: asks /v1/ask/stream, shows text as it arrives, then the cited sources,
+// and posts thumbs up/down to /v1/feedback. Model output and document text are only ever
+// set as text (never as HTML), and only http(s) URLs become links.
+"use strict";
+
+const $ = (selector, root = document) => root.querySelector(selector);
+let conversationId = newId();
+
+function newId() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function safeUrl(url) {
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === "https:" || parsed.protocol === "http:" ? parsed.href : null;
+  } catch {
+    return null;
+  }
+}
+
+// Text with [n] / [n, m] citations turned into links to the sources they name.
+function renderText(node, text, sources) {
+  node.textContent = "";
+  const byNumber = new Map((sources || []).map((s) => [s.n, s]));
+  let last = 0;
+  for (const match of text.matchAll(/\[(\d+(?:\s*,\s*\d+)*)\]/g)) {
+    node.append(text.slice(last, match.index));
+    const numbers = match[1].split(",").map((n) => parseInt(n, 10));
+    numbers.forEach((n, i) => {
+      const source = byNumber.get(n);
+      const url = source && (safeUrl(source.url) || null);
+      const link = document.createElement("a");
+      link.className = "cite";
+      link.textContent = `[${n}]`;
+      if (url) {
+        link.href = url;
+        link.target = "_blank";
+        link.rel = "noopener noreferrer";
+      } else if (source) {
+        link.href = `#${node.dataset.answer}-src-${n}`;
+      }
+      if (source) link.title = source.title || source.path;
+      node.append(link);
+      if (i < numbers.length - 1) node.append(" ");
+    });
+    last = match.index + match[0].length;
+  }
+  node.append(text.slice(last));
+}
+
+function renderSources(list, answer) {
+  list.textContent = "";
+  const shown = answer.sources || [];
+  for (const source of shown) {
+    const item = document.createElement("li");
+    item.value = source.n;
+    item.id = `${answer.id}-src-${source.n}`;
+    const label = [source.title, ...(source.section || [])].filter(Boolean);
+    const name = Array.from(new Set(label)).join(" › ") || source.path;
+    const url = safeUrl(source.url);
+    if (url) {
+      const link = document.createElement("a");
+      link.href = url;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      link.textContent = name;
+      item.append(link);
+    } else {
+      item.append(name);
+      if (source.path && source.path !== name) {
+        const code = document.createElement("code");
+        code.textContent = ` ${source.path}`;
+        item.append(code);
+      }
+    }
+    if (!source.cited) item.classList.add("uncited");
+    list.append(item);
+  }
+  list.hidden = shown.length === 0;
+}
+
+function wireFeedback(box, answerId) {
+  const status = $(".feedback-status", box);
+  const form = $(".feedback-form", box);
+  const send = async (good) => {
+    status.textContent = "Sending…";
+    const comment = $(".feedback-comment", box).value.trim() || null;
+    try {
+      const response = await fetch("/v1/feedback", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ answer_id: answerId, good, comment }),
+      });
+      if (!response.ok) throw new Error((await response.json()).error || response.statusText);
+      status.textContent = good ? "Thanks!" : "Thanks, we will look at it.";
+      box.querySelectorAll("button").forEach((b) => (b.disabled = true));
+      form.hidden = true;
+    } catch (error) {
+      status.textContent = `Could not send: ${error.message}`;
+    }
+  };
+  $(".thumbs-up", box).addEventListener("click", () => send(true));
+  $(".thumbs-down", box).addEventListener("click", () => {
+    form.hidden = false;
+    $(".feedback-comment", box).focus();
+  });
+  $(".feedback-send", box).addEventListener("click", () => send(false));
+  $(".feedback-comment", box).addEventListener("keydown", (event) => {
+    if (event.key === "Enter") send(false);
+  });
+  box.hidden = false;
+}
+
+function showAnswer(turn, answer) {
+  const article = $(".answer", turn);
+  const text = $(".text", turn);
+  text.dataset.answer = answer.id;
+  renderText(text, answer.answer, answer.sources);
+  renderSources($(".sources", turn), answer);
+  if (answer.correction) {
+    const c = answer.correction;
+    const mark = $(".correction", turn);
+    mark.textContent = `✔ Answer from a human correction${c.author ? ` by ${c.author}` : ""}` +
+      (c.created_at ? ` (${c.created_at.slice(0, 10)})` : "");
+    mark.hidden = false;
+    article.classList.add("corrected");
+  }
+  if (answer.error) showError(turn, "No answer could be generated; the sources found are listed.");
+  article.dataset.answerId = answer.id;
+  wireFeedback($(".feedback", turn), answer.id);
+}
+
+function showError(turn, message) {
+  const node = $(".error", turn);
+  node.textContent = message;
+  node.hidden = false;
+}
+
+async function ask(question) {
+  const turn = $("#turn").content.firstElementChild.cloneNode(true);
+  $(".question", turn).textContent = question;
+  const article = $(".answer", turn);
+  const text = $(".text", turn);
+  article.classList.add("pending");
+  $("#log").append(turn);
+  turn.scrollIntoView({ block: "end" });
+
+  let streamed = "";
+  let finished = false;
+  try {
+    const response = await fetch("/v1/ask/stream", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ question, conversation_id: conversationId }),
+    });
+    if (!response.ok) {
+      let message = response.statusText;
+      try { message = (await response.json()).error || message; } catch { /* not JSON */ }
+      throw new Error(message);
+    }
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let event = "message";
+        let data = "";
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event:")) event = line.slice(6).trim();
+          else if (line.startsWith("data:")) data += line.slice(5).trim();
+        }
+        if (!data) continue;
+        const payload = JSON.parse(data);
+        if (event === "delta") {
+          streamed += payload.text;
+          text.textContent = streamed;
+        } else if (event === "answer") {
+          finished = true;
+          showAnswer(turn, payload);
+        } else if (event === "error") {
+          throw new Error(payload.error);
+        }
+      }
+      turn.scrollIntoView({ block: "end" });
+    }
+    if (!finished) throw new Error("the connection closed before the answer was complete");
+  } catch (error) {
+    showError(turn, `Error: ${error.message}`);
+  } finally {
+    article.classList.remove("pending");
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const form = $("#ask");
+  const input = $("#question");
+  const button = $("#send");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const question = input.value.trim();
+    if (!question || button.disabled) return;
+    input.value = "";
+    button.disabled = true;
+    try {
+      await ask(question);
+    } finally {
+      button.disabled = false;
+      input.focus();
+    }
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  $("#new-conversation").addEventListener("click", () => {
+    conversationId = newId();
+    $("#log").textContent = "";
+    input.focus();
+  });
+  input.focus();
+});

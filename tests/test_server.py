@@ -1,0 +1,234 @@
+"""The HTTP app (rag.server) on fakes, through FastAPI's test client: every route, the limits
+and the admin token. The same app on Ray Serve with the real models: test_serve_ray.py."""
+
+import json
+
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from indexes import Chunk  # noqa: E402
+from indexes.faiss_index import FaissIndex  # noqa: E402
+from pipelines.embed import HashEmbedder  # noqa: E402
+from rag import Assistant, Config  # noqa: E402
+from rag.llm import ScriptedChat  # noqa: E402
+from rag.server import RateLimiter, ServerState, create_app  # noqa: E402
+from tests.conftest import write_chunks  # noqa: E402
+
+E = HashEmbedder()
+TOKEN = "s3cret-admin-token"
+
+
+@pytest.fixture
+def index(tmp_path):
+    idx = FaissIndex(tmp_path / "idx")
+    write_chunks(idx, E, {
+        "docs/upgrade.md": [Chunk("docs/upgrade.md", "To upgrade wombat run wombat self-update", 0, "Wombat",
+                                  ("Wombat", "Upgrading"), "upgrading", "https://docs.example/upgrade.html")],
+        "docs/storage.md": [Chunk("docs/storage.md", "The glacier backend retries uploads five times", 0, "Storage",
+                                  ("Storage",), "storage")],
+    })
+    return idx
+
+
+def make_client(index, reply="Run wombat self-update [1].", rewrite="how do I upgrade wombat", **config):
+    settings = dict(embedding_model="fake-hash", serve_rate_limit=0)
+    settings.update(config)
+    cfg = Config(**settings)
+    assistant = Assistant(cfg, index=index, embedder=E, llm=ScriptedChat(reply),
+                          job_llms={"rewrite": ScriptedChat(rewrite, name="rewriter")})
+    return TestClient(create_app(ServerState(cfg, assistant, warm_up=False)))
+
+
+def sse(text):
+    events = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines.get("event", "message"), lines["data"]))
+    return events
+
+
+def test_ask_returns_the_answer_object_of_rag_ask_json(index):
+    r = make_client(index).post("/v1/ask", json={"question": "how to upgrade wombat"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["answer"] == "Run wombat self-update [1]."
+    assert body["sources"][0]["url"] == "https://docs.example/upgrade.html" and body["sources"][0]["cited"]
+    assert {"id", "question", "retrieved", "usage", "latency_ms", "model", "prompt", "cost_usd", "correction"} <= set(body)
+
+
+def test_stream_sends_deltas_then_the_final_answer(index):
+    r = make_client(index).post("/v1/ask/stream", json={"question": "how to upgrade wombat"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    events = sse(r.text)
+    assert [e for e, _ in events[:-1]] == ["delta"] * (len(events) - 1) and events[-1][0] == "answer"
+    text = "".join(json.loads(d)["text"] for e, d in events if e == "delta")
+    final = json.loads(events[-1][1])
+    assert text == final["answer"] and final["sources"][0]["path"] == "docs/upgrade.md"
+
+
+def test_follow_up_in_a_conversation_is_rewritten_and_keeps_clean_sources(index):
+    client = make_client(index)
+    first = client.post("/v1/ask", json={"question": "what does glacier retry", "conversation_id": "c1"}).json()
+    follow = client.post("/v1/ask", json={"question": "and how do I upgrade it?", "conversation_id": "c1"}).json()
+    assert first["conversation_id"] == follow["conversation_id"] == "c1"
+    assert follow["question"] == "how do I upgrade wombat"  # the rewrite call's standalone question
+    direct = client.post("/v1/ask", json={"question": "how do I upgrade wombat"}).json()
+    # retrieval saw only the standalone question: the same sources as asking it directly
+    assert [s["path"] for s in follow["retrieved"]] == [s["path"] for s in direct["retrieved"]]
+    paths = [s["path"] for s in follow["retrieved"]]
+    assert len(paths) == len(set(paths))
+
+
+def test_feedback_is_recorded_and_unknown_answers_are_404(index):
+    client = make_client(index)
+    answer = client.post("/v1/ask", json={"question": "glacier"}).json()
+    assert client.post("/v1/feedback", json={"answer_id": answer["id"], "good": False, "comment": "wrong"}).json() == {"ok": True}
+    assert client.post("/v1/feedback", json={"answer_id": "0" * 32, "good": True}).status_code == 404
+    assert client.post("/v1/feedback", json={"answer_id": "../../etc", "good": True}).status_code == 422
+
+
+def test_corrections_routes_are_off_without_a_token(index):
+    client = make_client(index)
+    assert client.get("/v1/corrections").status_code == 404
+    assert client.post("/v1/corrections", json={"question": "q", "answer": "a"}).status_code == 404
+
+
+def test_corrections_need_the_bearer_token_and_then_override_answers(index):
+    client = make_client(index, serve_admin_token=TOKEN)
+    assert client.get("/v1/corrections").status_code == 401
+    assert client.get("/v1/corrections", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/v1/corrections", headers={"Authorization": TOKEN}).status_code == 401
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    bad = client.post("/v1/ask", json={"question": "how to upgrade wombat"}).json()
+    made = client.post("/v1/corrections", headers=auth,
+                       json={"answer_id": bad["id"], "answer": "Use wombat upgrade --all.", "author": "ana"})
+    assert made.status_code == 201
+    fixed = client.post("/v1/ask", json={"question": "how to upgrade wombat"}).json()
+    assert fixed["answer"] == "Use wombat upgrade --all." and fixed["correction"]["author"] == "ana"
+    cid = made.json()["id"]
+    assert client.post(f"/v1/corrections/{cid}/disable", headers=auth).json()["active"] is False
+    assert client.post("/v1/ask", json={"question": "how to upgrade wombat"}).json()["correction"] is None
+    assert [c["id"] for c in client.get("/v1/corrections", headers=auth).json()["corrections"]] == [cid]
+    assert client.post("/v1/corrections/nope/enable", headers=auth).status_code == 404
+
+
+def test_chat_completions_facade(index):
+    client = make_client(index)
+    r = client.post("/v1/chat/completions", json={
+        "model": "rag", "messages": [{"role": "system", "content": "be nice"},
+                                     {"role": "user", "content": "how to upgrade wombat"}]})
+    body = r.json()
+    assert r.status_code == 200 and body["object"] == "chat.completion"
+    assert body["choices"][0]["message"] == {"role": "assistant", "content": "Run wombat self-update [1]."}
+    assert body["usage"]["total_tokens"] > 0 and body["rag"]["sources"][0]["path"] == "docs/upgrade.md"
+    assert client.get("/v1/models").json()["data"][0]["id"] == "rag"
+
+
+def test_chat_completions_stream_ends_with_sources_and_done(index):
+    r = make_client(index).post("/v1/chat/completions", json={
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "how to upgrade wombat"}]}], "stream": True})
+    lines = [line[len("data: "):] for line in r.text.split("\n\n") if line.startswith("data: ")]
+    assert lines[-1] == "[DONE]"
+    chunks = [json.loads(line) for line in lines[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert text == "Run wombat self-update [1]."
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and chunks[-1]["rag"]["sources"]
+
+
+def test_chat_completions_uses_earlier_turns_as_history(index):
+    r = make_client(index).post("/v1/chat/completions", json={"messages": [
+        {"role": "user", "content": "what does glacier retry"}, {"role": "assistant", "content": "uploads"},
+        {"role": "user", "content": "and upgrading?"}]})
+    assert r.json()["rag"]["question"] == "how do I upgrade wombat"
+    r = make_client(index).post("/v1/chat/completions", json={"messages": [{"role": "assistant", "content": "hi"}]})
+    assert r.status_code == 422
+
+
+def test_limits_size_length_and_rate(index):
+    client = make_client(index, serve_max_request_kb=1, serve_max_question_chars=50, serve_rate_limit=3)
+    assert client.post("/v1/ask", content=b'{"question": "' + b"x" * 2000 + b'"}',
+                       headers={"Content-Type": "application/json"}).status_code == 413
+
+    def chunked():
+        yield b'{"question": "'
+        yield b"y" * 2000
+        yield b'"}'
+    assert client.post("/v1/ask", content=chunked(), headers={"Content-Type": "application/json"}).status_code == 413
+    too_long = client.post("/v1/ask", json={"question": "z" * 51})
+    assert too_long.status_code == 422 and "50 characters" in too_long.json()["error"]
+    assert client.post("/v1/ask", json={"question": "   "}).status_code == 422
+    assert client.post("/v1/ask", json={"question": "glacier", "extra": 1}).status_code == 422
+    codes = [client.post("/v1/ask", json={"question": "glacier"}).status_code for _ in range(3)]
+    assert 429 in codes
+    limited = client.post("/v1/ask", json={"question": "glacier"})
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+    assert client.get("/healthz").status_code == 200  # health checks are never limited
+
+
+def test_rate_limiter_refills_and_forgets_idle_clients():
+    limiter = RateLimiter(60, max_clients=2)
+    assert limiter.take("a") == 0.0
+    for _ in range(59):
+        limiter.take("a")
+    assert 0 < limiter.take("a") <= 1.0
+    assert RateLimiter(0).take("a") == 0.0
+    for client in "bcd":
+        limiter.take(client)
+    assert len(limiter._buckets) <= 4
+
+
+def test_page_assets_and_headers(index):
+    client = make_client(index)
+    page = client.get("/")
+    assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+    assert '<script src="/static/chat.js"' in page.text and "http" not in page.text.split("<body>")[0].replace("http-equiv", "")
+    assert page.headers["x-content-type-options"] == "nosniff" and page.headers["x-frame-options"] == "DENY"
+    assert client.get("/static/chat.js").headers["content-type"].startswith("text/javascript")
+    for probe in ["/static/../server.py", "/static/%2e%2e%2fserver.py", "/static/index.html", "/static/etc/passwd"]:
+        assert client.get(probe).status_code == 404, probe
+    assert "access-control-allow-origin" not in client.options(
+        "/v1/ask", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}).headers
+
+
+def test_cors_only_for_configured_origins(index):
+    client = make_client(index, serve_cors_origins=["https://docs.example"])
+    ok = client.options("/v1/ask", headers={"Origin": "https://docs.example", "Access-Control-Request-Method": "POST"})
+    assert ok.headers["access-control-allow-origin"] == "https://docs.example"
+    other = client.options("/v1/ask", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_llm_failure_returns_sources_with_502(index):
+    from rag.errors import LLMError
+    from rag.llm import ChatModel
+
+    class Down(ChatModel):
+        name = "down"
+
+        def stream(self, messages, **kwargs):
+            raise LLMError("endpoint unreachable")
+            yield  # pragma: no cover
+
+    cfg = Config(embedding_model="fake-hash", serve_rate_limit=0)
+    client = TestClient(create_app(ServerState(cfg, Assistant(cfg, index=index, embedder=E, llm=Down()), warm_up=False)))
+    r = client.post("/v1/ask", json={"question": "glacier"})
+    assert r.status_code == 502 and r.json()["error"] == "endpoint unreachable" and r.json()["sources"]
+
+
+def test_healthz_and_missing_index(tmp_path, index):
+    assert make_client(index).get("/healthz").json()["chunks"] == 2
+    empty = make_client(FaissIndex(tmp_path / "none"))
+    assert empty.get("/healthz").status_code == 503
+    r = empty.post("/v1/ask", json={"question": "anything"})
+    assert r.status_code == 503 and "rag ingest" in r.json()["error"]
+
+
+def test_admin_token_is_not_in_the_config_dump_or_logs(index, caplog):
+    caplog.set_level("INFO", logger="rag.server")
+    client = make_client(index, serve_admin_token=TOKEN)
+    client.get("/v1/corrections", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert TOKEN not in json.dumps(Config(serve_admin_token=TOKEN).to_dict())
+    assert TOKEN not in caplog.text and "GET /v1/corrections 200" in caplog.text
