@@ -50,3 +50,13 @@ class CorrectionStoreContract:
         assert store.get_meta("matcher") is None
         store.set_meta("matcher", {"band": 0.8, "weights": [1.0, 2.0]})
         assert store.get_meta("matcher") == {"band": 0.8, "weights": [1.0, 2.0]}
+
+    def test_conversation_returns_the_last_turns_oldest_first(self, store):
+        for turn in range(5):
+            store.log_answer(AnswerRecord(f"c{turn}", f"q{turn}", f"a{turn}", [], "m", "answer@v1",
+                                          conversation_id="conv", turn=turn))
+        store.log_answer(AnswerRecord("other", "q", "a", [], "m", "answer@v1", conversation_id="conv2"))
+        store.log_answer(AnswerRecord("alone", "q", "a", [], "m", "answer@v1"))
+        assert [r.question for r in store.conversation("conv", 3)] == ["q2", "q3", "q4"]
+        assert store.conversation("conv", 3)[-1].turn == 4 and store.conversation("nope") == []
+        assert store.get_answer("c4").conversation_id == "conv" and store.get_answer("alone").conversation_id is None

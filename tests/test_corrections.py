@@ -110,3 +110,20 @@ def test_calibrate_and_eval_on_pairs_with_the_real_model(workdir):
     report = json.loads(result.stdout)
     assert report["matcher"] == summary["matcher"]  # the calibration was stored with the index
     assert report["pairs"] == 40 and 0 <= report["near_miss_override_rate"] <= 1
+
+
+def test_answer_logs_from_before_conversations_are_migrated(tmp_path):
+    import sqlite3
+
+    from indexes.corrections import AnswerRecord, SqliteCorrectionStore
+
+    conn = sqlite3.connect(tmp_path / "corrections.sqlite")
+    conn.execute("""CREATE TABLE answers (id TEXT PRIMARY KEY, question TEXT NOT NULL, answer TEXT NOT NULL,
+                    sources TEXT NOT NULL, model TEXT, prompt TEXT, correction_id TEXT, error TEXT, created_at TEXT NOT NULL)""")
+    conn.execute("INSERT INTO answers VALUES ('old', 'q', 'a', '[]', 'm', 'p', NULL, NULL, '2026-01-01')")
+    conn.commit()
+    conn.close()
+    store = SqliteCorrectionStore(tmp_path)
+    assert store.get_answer("old").question == "q" and store.get_answer("old").conversation_id is None
+    store.log_answer(AnswerRecord("new", "q2", "a2", [], "m", "p", conversation_id="c", turn=0))
+    assert [r.id for r in store.conversation("c")] == ["new"]

@@ -20,3 +20,28 @@ def test_quickstart_notebook_runs(tmp_path, monkeypatch, ray_local):
     assert namespace["report"].new >= 5 and not namespace["report"].failed
     assert namespace["answer"].text.strip() and namespace["answer"].sources
     assert namespace["again"].correction["id"] == namespace["correction"].id
+
+
+def test_ray_docs_notebook_runs_on_a_small_corpus(tmp_path, monkeypatch, ray_local):
+    """The Ray docs notebook, parameterized with the fixture docs: ingest, ask, serve, ask over HTTP."""
+    pytest.importorskip("ray.serve")
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("RAY_DOCS", str(ROOT / "tests" / "fixtures" / "docs"))
+    monkeypatch.setenv("RAG_NOTEBOOK_INDEX", str(tmp_path / "index"))
+    monkeypatch.setenv("RAG_NOTEBOOK_PORT", str(port))
+    monkeypatch.setenv("RAG_NOTEBOOK_QUESTIONS", "How do I upgrade Wombat?|How many times are uploads retried?")
+    monkeypatch.setenv("RAG_LLM_MAX_TOKENS", "32")
+    notebook = json.loads((ROOT / "notebooks" / "ray_docs_assistant.ipynb").read_text())
+    namespace: dict = {}
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            exec(compile("".join(cell["source"]), "ray_docs_assistant.ipynb", "exec"), namespace)
+    assert namespace["report"].new >= 4 and len(namespace["answers"]) == 2
+    assert namespace["reply"]["answer"].strip()
+    assert all(s["url"].startswith("https://docs.ray.io/en/master/") for s in namespace["reply"]["sources"])
+    assert namespace["chat"]["rag"]["sources"]

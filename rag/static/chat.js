@@ -54,6 +54,8 @@ function renderText(node, text, sources) {
 function renderSources(list, answer) {
   list.textContent = "";
   const shown = answer.sources || [];
+  const cited = shown.some((s) => s.cited);
+  list.dataset.label = cited ? "Sources" : "Sources found (the answer cites none of them)";
   for (const source of shown) {
     const item = document.createElement("li");
     item.value = source.n;
