@@ -9,6 +9,7 @@ log of every answer given, and feedback on answers. Re-ingesting never touches t
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import uuid
@@ -176,6 +177,8 @@ class SqliteCorrectionStore(CorrectionStore):
         self._matrix: tuple[list[str], np.ndarray] | None = None
 
     def _db(self) -> sqlite3.Connection:
+        if self._conn is None and self.path.parent.is_dir() and not os.access(self.path.parent, os.W_OK):
+            self._conn = self._read_only()
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -189,6 +192,17 @@ class SqliteCorrectionStore(CorrectionStore):
             conn.execute("CREATE INDEX IF NOT EXISTS answers_conversation ON answers (conversation_id, turn)")
             self._conn = conn
         return self._conn
+
+    def _read_only(self) -> sqlite3.Connection:
+        """Read-only storage: the corrections as they are (immutable), or none; writes fail clearly."""
+        if self.path.exists():
+            return sqlite3.connect(f"{self.path.as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None,
+                                   check_same_thread=False)
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        for statement in self.SCHEMA:
+            conn.execute(statement)
+        conn.execute("PRAGMA query_only = 1")
+        return conn
 
     def _write(self, sql: str, args: tuple = ()) -> int:
         with self._lock:

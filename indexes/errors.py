@@ -44,6 +44,30 @@ class IndexLockedError(IndexError_):
     """Another process is writing to the index."""
 
 
+class IndexWriteError(IndexError_):
+    """The index could not be written (disk full, read-only, database gone); it is unchanged."""
+
+
+def storage_problem(exc: BaseException) -> str | None:
+    """A plain description of a storage failure (full, read-only, no permission), else None."""
+    import errno
+    import sqlite3
+
+    if isinstance(exc, OSError):
+        return {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+                errno.EROFS: "the file system is read-only",
+                errno.EACCES: "permission denied", errno.EPERM: "permission denied"}.get(exc.errno)
+    if isinstance(exc, sqlite3.OperationalError):
+        message = str(exc).lower()
+        if "disk is full" in message:
+            return "the disk is full"
+        if "readonly" in message or "read-only" in message:
+            return "the file system is read-only"
+        if "disk i/o error" in message:
+            return "a disk I/O error (full, failing, or removed)"
+    return None
+
+
 class ModelNotFoundError(RagError):
     """A model is not available locally (nothing is downloaded at run time)."""
 

@@ -9,6 +9,7 @@ rebuilt from SQLite on open. Nothing is pickled.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
@@ -24,7 +25,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from indexes.base import IndexWriter, VectorIndex, matches
-from indexes.errors import IndexLockedError, require
+from indexes.errors import IndexLockedError, IndexWriteError, require, storage_problem
 from indexes.types import Chunk, FileRecord, Hit, IndexInfo
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ which who why will with would you your
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    if path.exists() and not os.access(path.parent, os.W_OK):
+        return _connect_read_only(path)
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
@@ -97,6 +100,18 @@ def _connect(path: Path) -> sqlite3.Connection:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+    return conn
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """An index on read-only storage (a read-only mount or volume): opened immutable, since
+    nothing can change it; SQLite's WAL would otherwise need to write its shared memory file."""
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, timeout=30, isolation_level=None,
+                           check_same_thread=False)
+    if conn.execute("PRAGMA user_version").fetchone()[0] != len(MIGRATIONS):
+        conn.close()
+        raise IndexWriteError(f"The index at {path.parent} is read-only and was written by another version of rag; "
+                              "open it once with write access (any rag command upgrades it), then read-only.")
     return conn
 
 
@@ -184,7 +199,10 @@ class FaissIndex(VectorIndex):
             vectors = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
             index.add_with_ids(vectors, ids)
         if info is not None and os.access(self.directory, os.W_OK):
-            self._write_faiss(index, generation)
+            try:
+                self._write_faiss(index, generation)
+            except OSError as exc:  # a cache only: search goes on from memory
+                log.warning("could not save the rebuilt FAISS file at %s: %s", self.location, exc)
         log.info("rebuilt FAISS index at %s from %d stored vectors", self.location, index.ntotal)
         return index
 
@@ -192,9 +210,13 @@ class FaissIndex(VectorIndex):
         faiss = require("faiss", "faiss")
         final = self._faiss_path(generation)
         tmp = final.with_suffix(f".tmp{os.getpid()}")
-        faiss.write_index(index, str(tmp))
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        try:
+            faiss.write_index(index, str(tmp))
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+        except (OSError, RuntimeError) as exc:  # faiss reports a short write as RuntimeError
+            tmp.unlink(missing_ok=True)
+            raise OSError(getattr(exc, "errno", None) or errno.EIO, f"writing {final.name}: {exc}") from exc
         os.replace(tmp, final)
         for old in [*self.directory.glob("vectors-*.faiss"), *self.directory.glob("vectors-*.tmp*")]:
             if old != final:
@@ -290,8 +312,11 @@ class FaissIndex(VectorIndex):
     # -- writing ----------------------------------------------------------------
     @contextmanager
     def writer(self, info: IndexInfo) -> Iterator[IndexWriter]:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        lock_fd = os.open(self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            lock_fd = os.open(self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise self._write_error(exc) from exc
         try:
             try:
                 fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -318,15 +343,29 @@ class FaissIndex(VectorIndex):
                             "INSERT OR REPLACE INTO meta VALUES ('info', ?)", (json.dumps(w.info.__dict__),)
                         )
                     conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
+                except BaseException as exc:
+                    if conn.in_transaction:  # SQLite rolls back by itself on some errors (disk full)
+                        conn.execute("ROLLBACK")
                     self._faiss = None  # the in-memory copy may hold uncommitted rows
+                    if storage_problem(exc):
+                        raise self._write_error(exc) from exc
                     raise
                 self._faiss, self._faiss_generation = w.index, generation
                 if w.index is not None:
-                    self._write_faiss(w.index, generation)
+                    try:
+                        self._write_faiss(w.index, generation)
+                    except OSError as exc:  # committed; the file is rebuilt from SQLite on next open
+                        log.warning("could not write the FAISS file at %s (%s); it will be rebuilt from "
+                                    "the committed rows", self.location, storage_problem(exc) or exc)
         finally:
             os.close(lock_fd)
+
+    def _write_error(self, exc: BaseException) -> IndexWriteError:
+        problem = storage_problem(exc) or str(exc)
+        return IndexWriteError(
+            f"Cannot write to the index at {self.location}: {problem}. Nothing was changed; the index "
+            "still holds what it held before. Free space or fix the permissions, then run this again."
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import numpy as np
 
 from indexes.base import IndexWriter, VectorIndex, matches
-from indexes.errors import ConfigError, IndexLockedError, RagError, require
+from indexes.errors import ConfigError, IndexLockedError, IndexWriteError, RagError, require
 from indexes.faiss_index import STOPWORDS
 from indexes.types import Chunk, FileRecord, Hit, IndexInfo
 
@@ -141,6 +141,7 @@ class PgVectorIndex(VectorIndex):
         return pool_mod.ConnectionPool(
             self.conninfo, min_size=1, max_size=self.pool_size, open=True,
             kwargs={"prepare_threshold": None}, configure=register_vector,
+            check=pool_mod.ConnectionPool.check_connection,  # a restarted server: reconnect, not fail
         )
 
     def _redacted(self) -> str:
@@ -168,8 +169,19 @@ class PgVectorIndex(VectorIndex):
 
     @contextmanager
     def _conn(self):
-        with self.pool.connection() as conn:
-            yield conn
+        psycopg = require("psycopg", "pg")
+        from psycopg_pool import PoolTimeout
+
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            # the server went away, restarted, or ran out of disk: say so, not a driver traceback
+            raise IndexWriteError(
+                f"Lost the connection to PostgreSQL at {self._redacted()} ({str(exc).strip() or type(exc).__name__}). "
+                "Nothing uncommitted was kept: the index holds its last committed state. "
+                "Run the same command again when the database is back; ingest resumes from there."
+            ) from exc
 
     # -- reading --------------------------------------------------------------------
     def info(self) -> IndexInfo | None:
