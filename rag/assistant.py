@@ -20,6 +20,7 @@ from indexes.corrections import AnswerRecord, Correction, CorrectionStore, Feedb
 from indexes.errors import RagError
 from rag.config import Config
 from rag.corrections import Matcher, correction_info
+from rag.guard import WITHHELD, LeakGuard, neutral
 from rag.llm import ChatModel, Completion, load_chat, load_job_chat
 from rag.pricing import cost_usd, price_table
 from rag.retrieval import Reranker, RetrievalSettings, Retriever, load_reranker
@@ -86,9 +87,9 @@ class Assistant:
         `history`: [{"role": "user"|"assistant", "content": ...}], oldest first."""
         if not history:
             return question
-        lines = [f"{m['role']}: {m['content'][:800]}" for m in history[-6:]]
+        lines = [f"{m['role']}: {neutral(m['content'][:800])}" for m in history[-6:]]
         prompt = prompts.load("rewrite", self.config.prompts_dir)
-        text = self.llm_for("rewrite").complete(prompt.render(history="\n".join(lines), question=question),
+        text = self.llm_for("rewrite").complete(prompt.render(history="\n".join(lines), question=neutral(question)),
                                                 max_tokens=64).text
         rewritten = text.strip().splitlines()[0].strip().strip('"') if text.strip() else ""
         return rewritten if 3 <= len(rewritten) <= 500 else question
@@ -278,26 +279,38 @@ class Assistant:
             context_sources = [_correction_source(match[0])] + [
                 Source(s.n + 1, s.path, s.url, s.title, s.section, s.score, s.text) for s in context_sources
             ]
-        messages = prompt.render(context=_context(context_sources), question=question)
+        messages = prompt.render(context=_context(context_sources), question=neutral(question))
+        guard = LeakGuard([m["content"] for m in messages if m["role"] == "system"])
 
         llm_started = time.perf_counter()
         completion: Completion | None = None
         error: str | None = None
         pieces: list[str] = []
+        withheld = False
+        generation = llm.stream(messages, max_tokens=self.config.llm_max_tokens, temperature=self.config.llm_temperature)
         try:
-            for item in llm.stream(messages, max_tokens=self.config.llm_max_tokens,
-                                   temperature=self.config.llm_temperature):
+            for item in generation:
                 if isinstance(item, Completion):
                     completion = item
-                else:
-                    pieces.append(item)
-                    yield item
+                    continue
+                pieces.append(item)
+                if guard.leaks("".join(pieces)):  # it is repeating its instructions: stop here
+                    withheld = True
+                    break
+                yield item
         except LLMError as exc:
             error = str(exc)
+        finally:
+            close = getattr(generation, "close", None)
+            if close is not None:
+                close()  # frees the local model at once when stopped early
         latency["llm"] = _ms(llm_started)
         latency["total"] = _ms(started)
 
         text = completion.text if completion else "".join(pieces)
+        if withheld:
+            log.warning("an answer was withheld: it repeated the system prompt")
+            text, completion = WITHHELD, None
         numbers = cited_numbers(text, len(context_sources))
         retrieved = [
             Source(s.n, s.path, s.url, s.title, s.section, s.score, s.text, cited=s.n in numbers)
@@ -369,8 +382,9 @@ def _correction_source(correction: Correction) -> Source:
 
 def _block(source: Source) -> str:
     # No path or URL here: small models copy them into the answer as invented links.
+    # Document text is data: neutral() removes what could pass for prompt structure.
     heading = " > ".join(source.section) or source.title or source.path
-    return f'Excerpt [{source.n}] from "{heading}":\n{source.text}'
+    return f'Excerpt [{source.n}] from "{neutral(heading)}":\n{neutral(source.text)}'
 
 
 def _context(sources: list[Source]) -> str:

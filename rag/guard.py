@@ -1,0 +1,54 @@
+"""Retrieved text is data, not instructions.
+
+Documents can carry prompt injection: fake chat-template turns, fake excerpt headers,
+"ignore previous instructions", requests to reveal the prompt. Two guarantees that do not
+depend on how well a small model behaves:
+
+- `neutral(text)` removes what could pass for prompt structure before the text goes into a
+  prompt: chat-template control tokens (which llama.cpp would otherwise parse as real
+  turns) and lines posing as excerpt headers.
+- `LeakGuard` stops an answer at the first run of `LEAK_WORDS` consecutive words of the
+  system prompt, so the instructions are never echoed, streamed or not.
+
+Citations need no guard here: only numbers of blocks actually given are parsed back
+(`rag.assistant.cited_numbers`).
+"""
+
+from __future__ import annotations
+
+import re
+
+# <|im_start|>, <|eot_id|>, <|start_header_id|>, [INST], <<SYS>>, <s>, </s>, <|system|> ...
+_CONTROL = re.compile(r"<\|[^<>|\n]{0,40}\|>|\[/?INST\]|<</?SYS>>|</?s>|<\|?/?(?:system|user|assistant)\|?>",
+                      re.IGNORECASE)
+_FORGED_HEADER = re.compile(r"^(\s*)excerpt(\s*)\[(\d+)\]", re.IGNORECASE | re.MULTILINE)
+_WORD = re.compile(r"[a-z0-9]+")
+LEAK_WORDS = 8
+WITHHELD = "I can't share my instructions. Ask me about the documents instead."
+
+
+def neutral(text: str) -> str:
+    """`text` with chat-template tokens removed and excerpt-like headers defused."""
+    text = _CONTROL.sub(" ", text)
+    return _FORGED_HEADER.sub(r"\1quoted excerpt\2(\3)", text)
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+class LeakGuard:
+    """Detects `LEAK_WORDS` consecutive words of the secret texts inside an answer."""
+
+    def __init__(self, secrets: list[str], words: int = LEAK_WORDS):
+        self.n = words
+        self.grams: set[tuple[str, ...]] = set()
+        for secret in secrets:
+            w = _words(secret)
+            self.grams.update(tuple(w[i:i + words]) for i in range(len(w) - words + 1))
+
+    def leaks(self, text: str) -> bool:
+        if not self.grams:
+            return False
+        w = _words(text)
+        return any(tuple(w[i:i + self.n]) in self.grams for i in range(len(w) - self.n + 1))
