@@ -182,3 +182,9 @@ def test_bounded_load_has_no_errors_and_no_memory_growth(served):
     assert warm["errors"] == 0 and report["errors"] == 0, report
     assert report["answers"] >= 8
     assert after - before < 100, (before, after)  # MiB; no growth beyond allocator noise
+
+
+def test_serve_refuses_an_empty_index(tmp_path):
+    result = subprocess.run([RAG, "serve", "--index", str(tmp_path / "nothing")], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 1 and "rag ingest" in result.stderr and "Traceback" not in result.stderr
