@@ -41,6 +41,20 @@ def cited_numbers(text: str, available: int) -> list[int]:
     return seen
 
 
+def citation_grammar(blocks: int, sentences: int = 3) -> str:
+    """GBNF for an answer of up to `sentences` sentences, each ending with a citation of one
+    of the `blocks` context blocks, or "I do not know." Small local models that ignore the
+    citation instruction follow a grammar: llama.cpp masks every token that would break it."""
+    cite = " | ".join(f'"{n}"' for n in range(1, blocks + 1))
+    if not cite:
+        return 'root ::= "I do not know."'
+    return (f'root ::= answer | "I do not know."\n'
+            f'answer ::= sentence (" " sentence){{0,{sentences - 1}}}\n'
+            f'sentence ::= words " [" cite "]."\n'
+            f'words ::= [^\\[\\]\\n]{{8,200}}\n'
+            f'cite ::= {cite}\n')
+
+
 class Assistant:
     """Question answering over an index. Cheap to construct; models load on first use."""
 
@@ -287,7 +301,11 @@ class Assistant:
         error: str | None = None
         pieces: list[str] = []
         withheld = False
-        generation = llm.stream(messages, max_tokens=self.config.llm_max_tokens, temperature=self.config.llm_temperature)
+        options = {}
+        if self.config.llm_grammar != "none" and llm.supports_grammar:
+            options["grammar"] = citation_grammar(len(context_sources))
+        generation = llm.stream(messages, max_tokens=self.config.llm_max_tokens,
+                                temperature=self.config.llm_temperature, **options)
         try:
             for item in generation:
                 if isinstance(item, Completion):

@@ -63,6 +63,9 @@ class Config(BaseModel):
     llm_context: int = Field(4096, ge=512, description="Context window of the local model, in tokens.")
     llm_max_tokens: int = Field(256, ge=1, description="Longest answer, in tokens.")
     llm_temperature: float = Field(0.0, ge=0.0, le=2.0)
+    llm_grammar: Literal["citations", "none"] = Field(
+        "citations", description="citations: where the model supports grammars (the embedded llama.cpp model), it must "
+                                 "write sentences that each end with a citation [n], or say it does not know.")
     llm_timeout: float = Field(60.0, gt=0, description="Seconds before an endpoint call is abandoned.")
     llm_max_retries: int = Field(3, ge=0)
     job_llms: dict[str, dict[str, str]] = Field(

@@ -16,6 +16,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -37,6 +38,7 @@ class Completion:
 
 class ChatModel(ABC):
     name: str
+    supports_grammar = False  # stream(..., grammar=GBNF) constrains the output (llama.cpp)
 
     @abstractmethod
     def stream(self, messages: list[Message], *, max_tokens: int = 256,
@@ -115,14 +117,18 @@ class LocalChat(ChatModel):
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
-    def stream(self, messages, *, max_tokens=256, temperature=0.0):
+    supports_grammar = True
+
+    def stream(self, messages, *, max_tokens=256, temperature=0.0, grammar: str | None = None):
+        """`grammar`: a GBNF grammar the output must follow (llama.cpp constrained decoding)."""
         llm = self.llm
+        compiled = _grammar(grammar) if grammar else None
         with self._lock:  # one generation at a time per loaded model
             pieces: list[str] = []
             try:
                 for chunk in llm.create_chat_completion(
                     messages=messages, max_tokens=max_tokens, temperature=temperature, stream=True,
-                    seed=self.seed, repeat_penalty=self.repeat_penalty,
+                    seed=self.seed, repeat_penalty=self.repeat_penalty, grammar=compiled,
                 ):
                     delta = chunk["choices"][0].get("delta", {}).get("content")
                     if delta:
@@ -133,6 +139,13 @@ class LocalChat(ChatModel):
             completion_tokens = len(pieces)
             prompt_tokens = max(0, llm.n_tokens - completion_tokens)
         yield Completion("".join(pieces), prompt_tokens, completion_tokens, self.name)
+
+
+@lru_cache(maxsize=32)
+def _grammar(text: str):
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string(text, verbose=False)
 
 
 # --- OpenAI-compatible endpoint ---------------------------------------------------------

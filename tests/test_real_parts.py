@@ -67,6 +67,25 @@ def test_assistant_end_to_end_on_real_parts(docs, ray_local, smollm):
     assert answer.usage.completion_tokens > 0 and answer.model.startswith("SmolLM2")
 
 
+def test_the_local_model_always_cites_under_the_citation_grammar(docs, ray_local, smollm):
+    """SmolLM2 ignores the citation instruction on its own; under the grammar every sentence
+    ends with the number of a block it was given, or the answer is "I do not know."."""
+    import re
+
+    assistant = Assistant(Config(index="idx", llm_max_tokens=200), llm=smollm)
+    assistant.ingest(["docs"])
+    shape = re.compile(r"[^\[\]\n]{8,200} \[(\d)\]\.(?: |$)")
+    for question in ("How do I upgrade Wombat?", "How many times are glacier uploads retried?",
+                     "What licence does Wombat use?"):
+        answer = assistant.ask(question)
+        if answer.text == "I do not know.":
+            continue
+        sentences = shape.findall(answer.text)
+        assert sentences and shape.sub("", answer.text) == "", answer.text
+        assert {int(n) for n in sentences} <= {s.n for s in answer.retrieved}
+        assert answer.sources and all(s.cited for s in answer.sources)
+
+
 def test_judge_plumbing_with_the_bundled_model(smollm):
     """SmolLM2-135M is too weak to judge; this only shows the real model's replies are handled."""
     from evals.judges import faithfulness, pairwise, quality
