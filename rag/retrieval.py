@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -96,6 +97,9 @@ class Reranker(ABC):
     def score(self, question: str, hits: list[Hit]) -> list[float]:
         """A relevance score per hit, higher is better."""
 
+    def warm_up(self) -> None:
+        """Load what the reranker needs now rather than on the first question."""
+
     def rerank(self, question: str, hits: list[Hit], top_n: int) -> list[Hit]:
         if not hits:
             return []
@@ -111,20 +115,25 @@ class CrossEncoderReranker(Reranker):
         self.name = f"cross-encoder:{model}"
         self.model_path, self.batch_size = model, batch_size
         self._model = None
+        self._lock = threading.Lock()  # one load, even when many requests arrive at once
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._model is None:
+                from pathlib import Path
+
+                from indexes.errors import ModelNotFoundError
+
+                if not Path(self.model_path).is_dir():
+                    raise ModelNotFoundError(
+                        f"Cross-encoder {self.model_path!r} is not a local directory; rag never downloads "
+                        "models. Download it once and set reranker = 'cross-encoder:/path/to/model'."
+                    )
+                st = require("sentence_transformers", "embed")
+                self._model = st.CrossEncoder(self.model_path, local_files_only=True)
 
     def score(self, question, hits):
-        if self._model is None:
-            from pathlib import Path
-
-            from indexes.errors import ModelNotFoundError
-
-            if not Path(self.model_path).is_dir():
-                raise ModelNotFoundError(
-                    f"Cross-encoder {self.model_path!r} is not a local directory; rag never downloads "
-                    "models. Download it once and set reranker = 'cross-encoder:/path/to/model'."
-                )
-            st = require("sentence_transformers", "embed")
-            self._model = st.CrossEncoder(self.model_path, local_files_only=True)
+        self.warm_up()
         pairs = [(question, embed_text(h.chunk)) for h in hits]
         return [float(s) for s in self._model.predict(pairs, batch_size=self.batch_size, show_progress_bar=False)]
 

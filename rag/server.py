@@ -12,8 +12,10 @@ server's settings); `rag.serve` runs it as a Ray Serve deployment, one state per
 
 Hardening: request bodies are capped (413), questions are capped (422), each client address
 gets a token bucket (429 with Retry-After), corrections routes need a bearer token compared
-in constant time and are off without one, CORS is off unless origins are configured, and
-sources are returned as data (links and paths), never read from the server's disk.
+in constant time and are off without one, CORS is off unless origins are configured, a
+server on loopback only answers to loopback host names (DNS rebinding), errors tell the
+public a reference and the log the details, and sources are returned as data (links and
+paths), never read from the server's disk.
 """
 
 from __future__ import annotations
@@ -21,23 +23,31 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
+import re
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from importlib import resources
 from typing import Any, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from indexes.errors import IndexNotFoundError, MissingExtraError, RagError
+from indexes.errors import ConfigError, MissingExtraError, RagError
 from rag.assistant import Assistant
 from rag.config import Config
 from rag.types import Answer
 
 try:
+    import anyio
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, Response, StreamingResponse
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+    from starlette.requests import ClientDisconnect
 except ImportError as exc:  # pragma: no cover
     raise MissingExtraError("fastapi", "serve") from exc
 
@@ -51,6 +61,11 @@ PAGE_FILES = {  # the only files the server sends from disk: fixed names inside 
 PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
                "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+CONVERSATION_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"  # a secret: whoever has it reads and extends the conversation
+MIN_TOKEN_CHARS = 16
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0/C1 but tab and newline
+PUBLIC_LLM_ERROR = "The language model could not generate an answer; the retrieved sources are listed."
 
 
 class RateLimiter:
@@ -60,7 +75,7 @@ class RateLimiter:
         self.rate = per_minute / 60.0
         self.capacity = float(per_minute)
         self.max_clients = max_clients
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def take(self, client: str) -> float:
@@ -69,16 +84,13 @@ class RateLimiter:
             return 0.0
         now = time.monotonic()
         with self._lock:
-            tokens, last = self._buckets.get(client, (self.capacity, now))
+            tokens, last = self._buckets.pop(client, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - last) * self.rate)
-            if tokens < 1.0:
-                self._buckets[client] = (tokens, now)
-                return (1.0 - tokens) / self.rate
-            self._buckets[client] = (tokens - 1.0, now)
-            if len(self._buckets) > self.max_clients:  # forget clients whose bucket is full again
-                idle = self.capacity / self.rate
-                self._buckets = {c: v for c, v in self._buckets.items() if now - v[1] < idle}
-            return 0.0
+            allowed = tokens >= 1.0
+            self._buckets[client] = (tokens - 1.0 if allowed else tokens, now)  # most recent last
+            while len(self._buckets) > self.max_clients:  # bounded: forget the longest idle
+                self._buckets.popitem(last=False)
+            return 0.0 if allowed else (1.0 - tokens) / self.rate
 
 
 class ServerState:
@@ -89,17 +101,26 @@ class ServerState:
         self.assistant = assistant or Assistant(config)
         self.limiter = RateLimiter(config.serve_rate_limit)
         self.started = time.time()
-        if warm_up:  # load models and open stores now, not on the first question
+        token = config.serve_admin_token.get_secret_value().strip() if config.serve_admin_token else ""
+        if token and len(token) < MIN_TOKEN_CHARS:
+            raise ConfigError(f"serve_admin_token is too short: use at least {MIN_TOKEN_CHARS} random characters "
+                              "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`).")
+        self.admin_token = token.encode() or None  # blank: the admin routes are off
+        if warm_up:  # load every model and open every store now, not on the first questions
             self.assistant.warm_up()
             self.assistant.status()
             self.assistant.corrections.list(include_inactive=False)
+            self.assistant.retriever  # noqa: B018
+            self.assistant.llm_for("rewrite")
+            if self.assistant.reranker is not None:
+                self.assistant.reranker.warm_up()
 
 
 # -- request bodies -----------------------------------------------------------------------
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str = Field(min_length=1)
-    conversation_id: str | None = Field(None, pattern=ID_PATTERN)
+    conversation_id: str | None = Field(None, pattern=CONVERSATION_PATTERN)
     k: int | None = Field(None, ge=1, le=50)
 
 class FeedbackRequest(BaseModel):
@@ -187,17 +208,66 @@ async def _send_json(send, status: int, data: dict) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class ClosingStreamingResponse(StreamingResponse):
+    """A stream whose source generator is closed when the response ends, also when the
+    client went away: that is what releases the local model and upstream connections at once."""
+
+    def __init__(self, source, **kwargs):
+        self.source = source
+        super().__init__(source, **kwargs)
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # A worker thread may still be inside next() (the client left mid-token): close it
+            # as soon as that returns.
+            # Shielded: a disconnect also cancels this task, and the cleanup must still run.
+            with anyio.CancelScope(shield=True):
+                deadline = time.monotonic() + 300
+                while True:
+                    try:
+                        await run_in_threadpool(self.source.close)
+                        break
+                    except ValueError:  # "generator already executing"
+                        if time.monotonic() > deadline:
+                            log.warning("a stream's source did not stop within 300 s of its client leaving")
+                            break
+                        await anyio.sleep(0.02)
+
+
+def _clean(text: str | None) -> str | None:
+    """User text without control characters (they would reach operators' terminals)."""
+    return _CONTROL_CHARS.sub("", text) if text else text
+
+
 def _sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
 def create_app(state: ServerState):
     """The FastAPI app over one `ServerState`."""
-
     config = state.config
     assistant = state.assistant
-
     app = FastAPI(title="rag assistant", version="1", docs_url=None, redoc_url=None)
+
+    def openai_route(request: Request) -> bool:
+        return request.url.path in ("/v1/chat/completions", "/v1/models")
+
+    def error(request: Request, status: int, message: str, headers: dict | None = None) -> JSONResponse:
+        """Errors as {"error": "..."}; on the OpenAI routes in OpenAI's shape, which its clients parse."""
+        if openai_route(request):
+            kind = "invalid_request_error" if status < 500 else "server_error"
+            body: dict[str, Any] = {"error": {"message": message, "type": kind, "code": status}}
+        else:
+            body = {"error": message}
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    def reference(exc: BaseException, where: str) -> str:
+        """Log the details for the operator; give the client a reference to quote."""
+        ref = uuid.uuid4().hex[:8]
+        log.error("error %s %s: %s", ref, where, exc, exc_info=not isinstance(exc, RagError))
+        return ref
 
     @app.middleware("http")
     async def headers_and_log(request: Request, call_next):
@@ -216,38 +286,40 @@ def create_app(state: ServerState):
 
         app.add_middleware(CORSMiddleware, allow_origins=config.serve_cors_origins,
                            allow_methods=["GET", "POST"], allow_headers=["Content-Type", "Authorization"])
+    if config.serve_host in LOOPBACK:  # a page on another site cannot reach it by rebinding a DNS name
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "[::1]", "testserver"])
     app.add_middleware(BodyLimit, max_bytes=config.serve_max_request_kb * 1024)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
         problems = [f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors()]
-        return JSONResponse({"error": "invalid request: " + "; ".join(problems)}, status_code=422)
+        return error(request, 422, "invalid request: " + "; ".join(problems))
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(IndexNotFoundError)
-    async def no_index(request: Request, exc: IndexNotFoundError):
-        return JSONResponse({"error": str(exc)}, status_code=503)
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return error(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError):
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        # the index, a model or the database is not available: the operator must act
+        ref = reference(exc, f"on {request.method} {request.url.path}")
+        return error(request, 503, f"the assistant is not available right now (reference {ref})")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
-        ref = uuid.uuid4().hex[:8]
-        log.error("internal error %s on %s %s", ref, request.method, request.url.path, exc_info=exc)
-        return JSONResponse({"error": f"internal error (reference {ref})"}, status_code=500)
+        if isinstance(exc, ClientDisconnect):  # nobody is left to answer
+            log.info("client left during %s %s", request.method, request.url.path)
+            return Response(status_code=499)
+        ref = reference(exc, f"on {request.method} {request.url.path}")
+        return error(request, 500, f"internal error (reference {ref})")
 
     def limit(request: Request) -> None:
         wait = state.limiter.take(request.client.host if request.client else "unknown")
         if wait > 0:
-            raise HTTPException(429, "too many requests", headers={"Retry-After": str(max(1, round(wait)))})
+            raise HTTPException(429, "too many requests", headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
     def check_question(question: str) -> str:
-        question = question.strip()
+        question = _clean(question).strip()
         if not question:
             raise HTTPException(422, "the question is empty")
         if len(question) > config.serve_max_question_chars:
@@ -255,13 +327,24 @@ def create_app(state: ServerState):
         return question
 
     def admin(request: Request) -> None:
-        token = config.serve_admin_token
-        if token is None:  # no token configured: the routes do not exist
+        if state.admin_token is None:  # no token configured: the routes do not exist
             raise HTTPException(404, "Not Found")
+        limit(request)
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        expected = token.get_secret_value().encode()
-        if not (scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected)):
+        if not (scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), state.admin_token)):
             raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+
+    def public(answer: Answer) -> dict[str, Any]:
+        """The answer for clients: an LLM failure is described, not its upstream details."""
+        data = answer.to_dict()
+        if answer.error:
+            log.warning("answer %s: the LLM failed: %s", answer.id, answer.error)
+            data["error"] = PUBLIC_LLM_ERROR
+        return data
+
+    def stream_response(source: Iterator[str]) -> ClosingStreamingResponse:
+        return ClosingStreamingResponse(source, media_type="text/event-stream",
+                                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     # -- the page ---------------------------------------------------------------------------
     def page(name: str) -> Response:
@@ -294,7 +377,7 @@ def create_app(state: ServerState):
         limit(request)
         answer = assistant.ask(check_question(body.question), k=body.k, conversation_id=body.conversation_id)
         # the sources come back even when the LLM failed; the status says it did
-        return JSONResponse(answer.to_dict(), status_code=502 if answer.error else 200)
+        return JSONResponse(public(answer), status_code=502 if answer.error else 200)
 
     @app.post("/v1/ask/stream")
     def ask_stream(body: AskRequest, request: Request):
@@ -302,21 +385,18 @@ def create_app(state: ServerState):
         question = check_question(body.question)
 
         def events() -> Iterator[str]:
+            yield ": connected\n\n"  # headers out at once: clients and proxies see a live stream while it queues
             try:
                 for item in assistant.stream(question, k=body.k, conversation_id=body.conversation_id):
                     if isinstance(item, Answer):
-                        yield _sse("answer", item.to_dict())
+                        yield _sse("answer", public(item))
                     else:
                         yield _sse("delta", {"text": item})
-            except RagError as exc:
-                yield _sse("error", {"error": str(exc)})
             except Exception as exc:
-                ref = uuid.uuid4().hex[:8]
-                log.error("internal error %s while streaming", ref, exc_info=exc)
-                yield _sse("error", {"error": f"internal error (reference {ref})"})
+                ref = reference(exc, "while streaming an answer")
+                yield _sse("error", {"error": f"the answer failed (reference {ref})"})
 
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return stream_response(events())
 
     @app.post("/v1/feedback")
     def feedback(body: FeedbackRequest, request: Request):
@@ -324,10 +404,10 @@ def create_app(state: ServerState):
         limit(request)
         if assistant.corrections.get_answer(body.answer_id) is None:
             raise HTTPException(404, f"no answer with id {body.answer_id!r}")
-        assistant.feedback(body.answer_id, body.good, body.comment)
+        assistant.feedback(body.answer_id, body.good, _clean(body.comment))
         return {"ok": True}
 
-    # -- corrections (admin) ----------------------------------------------------------------
+    # -- corrections (admin: errors in detail) ----------------------------------------------
     @app.get("/v1/corrections")
     def corrections_list(request: Request, include_inactive: bool = True):
         admin(request)
@@ -336,8 +416,12 @@ def create_app(state: ServerState):
     @app.post("/v1/corrections", status_code=201)
     def corrections_add(body: CorrectionRequest, request: Request):
         admin(request)
-        correction = assistant.correct(body.answer, answer_id=body.answer_id, question=body.question,
-                                       reason=body.reason, author=body.author, sources=body.sources)
+        try:
+            correction = assistant.correct(_clean(body.answer), answer_id=body.answer_id,
+                                           question=_clean(body.question), reason=_clean(body.reason),
+                                           author=_clean(body.author), sources=body.sources)
+        except RagError as exc:
+            raise HTTPException(400, str(exc)) from None
         return correction.to_dict()
 
     def set_active(correction_id: str, active: bool) -> dict:
@@ -364,21 +448,26 @@ def create_app(state: ServerState):
     @app.post("/v1/chat/completions")
     def chat_completions(body: ChatRequest, request: Request):
         limit(request)
-        turns = [m for m in body.messages if m.role in ("user", "assistant")]
+        turns = [m for m in body.messages if m.role != "system"]  # the answer prompt is the server's
         if not turns or turns[-1].role != "user":
             raise HTTPException(422, "the last message must be the user's question")
+        if any(m.role not in ("user", "assistant") for m in turns):
+            raise HTTPException(422, "only system, user and assistant messages are supported")
         question = check_question(turns[-1].text())
-        history = [{"role": m.role, "content": m.text()} for m in turns[:-1]] or None
+        history = [{"role": m.role, "content": _clean(m.text())[:4000]} for m in turns[:-1]] or None
         model = body.model or "rag"
         created = int(time.time())
         if not body.stream:
             answer = assistant.ask(question, history=history)
+            if answer.error:  # not retried by OpenAI clients: our own client already retried
+                return JSONResponse({"error": {"message": PUBLIC_LLM_ERROR, "type": "server_error", "code": 502},
+                                     "rag": public(answer)}, status_code=502, headers={"x-should-retry": "false"})
             return JSONResponse({
                 "id": f"chatcmpl-{answer.id}", "object": "chat.completion", "created": created, "model": model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text},
                              "finish_reason": "stop"}],
-                "usage": _usage(answer), "rag": answer.to_dict(),
-            }, status_code=502 if answer.error else 200)
+                "usage": _usage(answer), "rag": public(answer),
+            })
 
         chunk_id = f"chatcmpl-{uuid.uuid4().hex}"
 
@@ -387,22 +476,24 @@ def create_app(state: ServerState):
                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
             return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
+        def failure(message: str) -> str:
+            return f"data: {json.dumps({'error': {'message': message, 'type': 'server_error', 'code': 502}})}\n\n"
+
         def events() -> Iterator[str]:
             yield chunk({"role": "assistant", "content": ""})
             try:
                 for item in assistant.stream(question, history=history):
                     if isinstance(item, Answer):
-                        yield chunk({}, "stop", usage=_usage(item), rag=item.to_dict())
+                        if item.error:  # OpenAI clients read an error event, not a blank success
+                            yield failure(PUBLIC_LLM_ERROR)
+                        yield chunk({}, "stop", usage=_usage(item), rag=public(item))
                     else:
                         yield chunk({"content": item})
             except Exception as exc:
-                log.error("chat stream failed", exc_info=exc)
-                message = str(exc) if isinstance(exc, RagError) else "internal error"
-                yield f"data: {json.dumps({'error': {'message': message, 'type': 'server_error'}})}\n\n"
+                yield failure(f"the answer failed (reference {reference(exc, 'while streaming a chat completion')})")
             yield "data: [DONE]\n\n"
 
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return stream_response(events())
 
     return app
 

@@ -13,11 +13,12 @@ from indexes.faiss_index import FaissIndex  # noqa: E402
 from pipelines.embed import HashEmbedder  # noqa: E402
 from rag import Assistant, Config  # noqa: E402
 from rag.llm import ScriptedChat  # noqa: E402
-from rag.server import RateLimiter, ServerState, create_app  # noqa: E402
+from rag.server import PUBLIC_LLM_ERROR, RateLimiter, ServerState, create_app  # noqa: E402
 from tests.conftest import write_chunks  # noqa: E402
 
 E = HashEmbedder()
-TOKEN = "s3cret-admin-token"
+TOKEN = "s3cret-admin-token-0123456789"
+CONV = "conv-0123456789abcdef"
 
 
 @pytest.fixture
@@ -44,6 +45,8 @@ def make_client(index, reply="Run wombat self-update [1].", rewrite="how do I up
 def sse(text):
     events = []
     for block in text.strip().split("\n\n"):
+        if block.startswith(":"):  # a comment: the stream's opening keep-alive
+            continue
         lines = dict(line.split(": ", 1) for line in block.splitlines())
         events.append((lines.get("event", "message"), lines["data"]))
     return events
@@ -70,9 +73,9 @@ def test_stream_sends_deltas_then_the_final_answer(index):
 
 def test_follow_up_in_a_conversation_is_rewritten_and_keeps_clean_sources(index):
     client = make_client(index)
-    first = client.post("/v1/ask", json={"question": "what does glacier retry", "conversation_id": "c1"}).json()
-    follow = client.post("/v1/ask", json={"question": "and how do I upgrade it?", "conversation_id": "c1"}).json()
-    assert first["conversation_id"] == follow["conversation_id"] == "c1"
+    first = client.post("/v1/ask", json={"question": "what does glacier retry", "conversation_id": CONV}).json()
+    follow = client.post("/v1/ask", json={"question": "and how do I upgrade it?", "conversation_id": CONV}).json()
+    assert first["conversation_id"] == follow["conversation_id"] == CONV
     assert follow["question"] == "how do I upgrade wombat"  # the rewrite call's standalone question
     direct = client.post("/v1/ask", json={"question": "how do I upgrade wombat"}).json()
     # retrieval saw only the standalone question: the same sources as asking it directly
@@ -161,8 +164,9 @@ def test_limits_size_length_and_rate(index):
     assert too_long.status_code == 422 and "50 characters" in too_long.json()["error"]
     assert client.post("/v1/ask", json={"question": "   "}).status_code == 422
     assert client.post("/v1/ask", json={"question": "glacier", "extra": 1}).status_code == 422
+    # 3 per minute: the two over-long/blank questions above used two; schema errors use none
     codes = [client.post("/v1/ask", json={"question": "glacier"}).status_code for _ in range(3)]
-    assert 429 in codes
+    assert codes == [200, 429, 429]
     limited = client.post("/v1/ask", json={"question": "glacier"})
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
     assert client.get("/healthz").status_code == 200  # health checks are never limited
@@ -175,9 +179,9 @@ def test_rate_limiter_refills_and_forgets_idle_clients():
         limiter.take("a")
     assert 0 < limiter.take("a") <= 1.0
     assert RateLimiter(0).take("a") == 0.0
-    for client in "bcd":
+    for client in "bcdefgh":
         limiter.take(client)
-    assert len(limiter._buckets) <= 4
+    assert list(limiter._buckets) == ["g", "h"]  # bounded: the least recently seen are forgotten
 
 
 def test_page_assets_and_headers(index):
@@ -215,7 +219,14 @@ def test_llm_failure_returns_sources_with_502(index):
     cfg = Config(embedding_model="fake-hash", serve_rate_limit=0)
     client = TestClient(create_app(ServerState(cfg, Assistant(cfg, index=index, embedder=E, llm=Down()), warm_up=False)))
     r = client.post("/v1/ask", json={"question": "glacier"})
-    assert r.status_code == 502 and r.json()["error"] == "endpoint unreachable" and r.json()["sources"]
+    assert r.status_code == 502 and r.json()["sources"]
+    assert r.json()["error"] == PUBLIC_LLM_ERROR  # upstream details stay in the log
+    chat = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "glacier"}]})
+    assert chat.status_code == 502 and chat.json()["error"]["message"] == PUBLIC_LLM_ERROR
+    assert chat.headers["x-should-retry"] == "false"
+    streamed = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "glacier"}],
+                                                          "stream": True}).text
+    assert '"error": {"message": "' + PUBLIC_LLM_ERROR in streamed and streamed.endswith("data: [DONE]\n\n")
 
 
 def test_healthz_and_missing_index(tmp_path, index):
@@ -223,7 +234,8 @@ def test_healthz_and_missing_index(tmp_path, index):
     empty = make_client(FaissIndex(tmp_path / "none"))
     assert empty.get("/healthz").status_code == 503
     r = empty.post("/v1/ask", json={"question": "anything"})
-    assert r.status_code == 503 and "rag ingest" in r.json()["error"]
+    assert r.status_code == 503 and "reference" in r.json()["error"]
+    assert str(tmp_path) not in r.text  # no server paths (or database URLs) to the public
 
 
 def test_admin_token_is_not_in_the_config_dump_or_logs(index, caplog):
@@ -232,3 +244,104 @@ def test_admin_token_is_not_in_the_config_dump_or_logs(index, caplog):
     client.get("/v1/corrections", headers={"Authorization": f"Bearer {TOKEN}"})
     assert TOKEN not in json.dumps(Config(serve_admin_token=TOKEN).to_dict())
     assert TOKEN not in caplog.text and "GET /v1/corrections 200" in caplog.text
+
+
+def test_blank_token_keeps_admin_off_and_short_tokens_are_refused(index):
+    client = make_client(index, serve_admin_token="  ")
+    assert client.get("/v1/corrections", headers={"Authorization": "Bearer"}).status_code == 404
+    from rag.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="too short"):
+        make_client(index, serve_admin_token="short")
+
+
+def test_conversation_ids_must_be_unguessable(index):
+    r = make_client(index).post("/v1/ask", json={"question": "glacier", "conversation_id": "c1"})
+    assert r.status_code == 422 and "conversation_id" in r.json()["error"]
+
+
+def test_openai_routes_answer_errors_in_openai_shape(index):
+    client = make_client(index)
+    bad = client.post("/v1/chat/completions", json={"messages": []})
+    assert bad.status_code == 422 and bad.json()["error"]["type"] == "invalid_request_error"
+    tool = client.post("/v1/chat/completions", json={"messages": [
+        {"role": "user", "content": "glacier"}, {"role": "tool", "content": "x"}]})
+    assert tool.status_code == 422
+    assert client.get("/v1/nothing").json() == {"error": "Not Found"}
+    assert client.post("/v1/models").json()["error"]["type"] == "invalid_request_error"  # 405
+
+
+def test_other_host_names_are_refused_on_loopback(index):
+    client = make_client(index)
+    assert client.get("/healthz", headers={"Host": "rebind.attacker.example"}).status_code == 400
+    assert client.get("/healthz", headers={"Host": "127.0.0.1:8000"}).status_code == 200
+    assert make_client(index, serve_host="0.0.0.0").get("/healthz", headers={"Host": "docs.example"}).status_code == 200
+
+
+def test_control_characters_are_stripped_from_feedback(index):
+    client = make_client(index)
+    answer = client.post("/v1/ask", json={"question": "glacier"}).json()
+    client.post("/v1/feedback", json={"answer_id": answer["id"], "good": False, "comment": "bad\x1b[31m red\x07"})
+    from indexes.corrections import SqliteCorrectionStore
+
+    comments = [f.comment for f in SqliteCorrectionStore(index.directory).list_feedback()]
+    assert comments == ["bad[31m red"]
+
+
+def test_a_client_that_goes_away_mid_stream_releases_the_model(index):
+    """The stream's generator is closed when the client disconnects, not when the garbage
+    collector gets to it: the local model's lock is free for the next request at once."""
+    import asyncio
+    import gc
+    import threading
+
+    from rag.llm import ChatModel, Completion
+
+    lock = threading.Lock()
+    closed = []
+
+    class Locked(ChatModel):
+        name = "locked"
+
+        def stream(self, messages, **kwargs):
+            with lock:
+                try:
+                    for word in ["one ", "two ", "three ", "four "] * 20:
+                        yield word
+                    yield Completion("x", 1, 1, self.name)
+                finally:
+                    closed.append(True)
+
+    cfg = Config(embedding_model="fake-hash", serve_rate_limit=0)
+    app = create_app(ServerState(cfg, Assistant(cfg, index=index, embedder=E, llm=Locked()), warm_up=False))
+    body = json.dumps({"question": "glacier"}).encode()
+
+    async def disconnecting_client():
+        sent = []
+
+        async def receive():
+            if not sent:
+                sent.append(1)
+                return {"type": "http.request", "body": body, "more_body": False}
+            await asyncio.sleep(3600)
+
+        async def send(message):
+            if message["type"] == "http.response.body" and b"delta" in message.get("body", b""):
+                raise OSError("client went away")
+
+        scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1",
+                 "method": "POST", "scheme": "http", "path": "/v1/ask/stream", "raw_path": b"/v1/ask/stream",
+                 "query_string": b"", "root_path": "", "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 5),
+                 "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+                             (b"content-length", str(len(body)).encode())]}
+        try:
+            await app(scope, receive, send)
+        except OSError:
+            pass
+
+    gc.disable()
+    try:
+        asyncio.run(disconnecting_client())
+        assert closed and not lock.locked()
+    finally:
+        gc.enable()
