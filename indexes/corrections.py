@@ -175,6 +175,7 @@ class SqliteCorrectionStore(CorrectionStore):
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._matrix: tuple[list[str], np.ndarray] | None = None
+        self._matrix_version = -1
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None and self.path.parent.is_dir() and not os.access(self.path.parent, os.W_OK):
@@ -204,10 +205,11 @@ class SqliteCorrectionStore(CorrectionStore):
         conn.execute("PRAGMA query_only = 1")
         return conn
 
-    def _write(self, sql: str, args: tuple = ()) -> int:
+    def _write(self, sql: str, args: tuple = (), corrections: bool = False) -> int:
         with self._lock:
             cursor = self._db().execute(sql, args)
-            self._matrix = None
+            if corrections:
+                self._matrix = None
             return cursor.rowcount
 
     def add(self, correction, embedding):
@@ -217,6 +219,7 @@ class SqliteCorrectionStore(CorrectionStore):
             f"INSERT INTO corrections ({', '.join(_FIELDS)}, embedding) VALUES ({', '.join('?' * (len(_FIELDS) + 1))})",
             (c.id, c.question, c.answer, c.author, c.reason, c.replaces_answer_id, c.bad_answer, json.dumps(c.sources),
              c.created_at, int(c.active), c.review, c.model, vector.tobytes()),
+            corrections=True,
         )
         return c.id
 
@@ -234,18 +237,20 @@ class SqliteCorrectionStore(CorrectionStore):
             raise ValueError(f"can only change {sorted(allowed)}")
         values = [json.dumps(v) if k == "sources" else (int(v) if k == "active" else v) for k, v in changes.items()]
         sets = ", ".join(f"{k} = ?" for k in changes)
-        return self._write(f"UPDATE corrections SET {sets} WHERE id = ?", (*values, correction_id)) > 0
+        return self._write(f"UPDATE corrections SET {sets} WHERE id = ?", (*values, correction_id), corrections=True) > 0
 
     def remove(self, correction_id):
-        return self._write("DELETE FROM corrections WHERE id = ?", (correction_id,)) > 0
+        return self._write("DELETE FROM corrections WHERE id = ?", (correction_id,), corrections=True) > 0
 
     def nearest(self, vector, n=3):
         with self._lock:
-            if self._matrix is None:
+            # data_version moves when another connection (a replica, `rag correct`) commits
+            version = self._db().execute("PRAGMA data_version").fetchone()[0]
+            if self._matrix is None or self._matrix_version != version:
                 rows = self._db().execute("SELECT id, embedding FROM corrections WHERE active = 1").fetchall()
                 ids = [r[0] for r in rows]
                 matrix = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows]) if rows else np.zeros((0, 1), np.float32)
-                self._matrix = (ids, matrix)
+                self._matrix, self._matrix_version = (ids, matrix), version
             ids, matrix = self._matrix
         if not ids:
             return []

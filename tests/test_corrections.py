@@ -127,3 +127,21 @@ def test_answer_logs_from_before_conversations_are_migrated(tmp_path):
     assert store.get_answer("old").question == "q" and store.get_answer("old").conversation_id is None
     store.log_answer(AnswerRecord("new", "q2", "a2", [], "m", "p", conversation_id="c", turn=0))
     assert [r.id for r in store.conversation("c")] == ["new"]
+
+
+def test_a_correction_disabled_by_another_process_stops_matching_at_once(tmp_path):
+    """Two stores on one file (two replicas, or a replica and `rag correct`): a change made
+    through one is seen by the other on its next lookup."""
+    from indexes.corrections import AnswerRecord, Correction, SqliteCorrectionStore
+    from pipelines.embed import HashEmbedder
+
+    e = HashEmbedder()
+    a, b = SqliteCorrectionStore(tmp_path), SqliteCorrectionStore(tmp_path)
+    c = Correction("how do i upgrade wombat", "Use wombat upgrade.", model="fake-hash")
+    a.add(c, e.embed_query(c.question))
+    assert [x.id for x, _ in b.nearest(e.embed_query(c.question))] == [c.id]
+    a.update(c.id, active=False)
+    assert b.nearest(e.embed_query(c.question)) == []
+    a.update(c.id, active=True)
+    b.log_answer(AnswerRecord("x", "q", "a", [], "m", "p"))  # its own writes elsewhere do not blind it
+    assert [x.id for x, _ in b.nearest(e.embed_query(c.question))] == [c.id]
