@@ -78,20 +78,20 @@ def run_load(url: str, clients: int = 8, duration: float = 60.0, questions: list
                 try:
                     if stream:
                         first = None
-                        final = False
+                        final = broken = False
                         with http.stream("POST", "/v1/ask/stream", json={"question": question}) as response:
                             if response.status_code != 200:
                                 failed(f"HTTP {response.status_code}")
                                 continue
                             for line in response.iter_lines():
-                                if first is None:
+                                if first is None and line == "event: delta":  # the first text, not headers
                                     first = time.perf_counter() - started
                                 if line == "event: answer":
                                     final = True
                                 elif line == "event: error":
-                                    failed("stream error event")
-                        if not final:
-                            failed("stream ended without an answer")
+                                    broken = True
+                        if broken or not final:
+                            failed("stream error event" if broken else "stream ended without an answer")
                             continue
                         with lock:
                             first_bytes.append(first or 0.0)

@@ -31,7 +31,8 @@ def deployment_options(config: Config) -> dict[str, Any]:
         options["autoscaling_config"] = {
             "min_replicas": config.serve_replicas,
             "max_replicas": config.serve_max_replicas,
-            "target_ongoing_requests": max(1, config.serve_max_ongoing_requests // 2),
+            # the embedded model answers one question at a time: scale on the first one waiting
+            "target_ongoing_requests": 1 if config.llm_base_url is None else max(1, config.serve_max_ongoing_requests // 2),
         }
     else:
         options["num_replicas"] = config.serve_replicas
@@ -51,6 +52,10 @@ def build_application(config: Config):
         def __init__(self, config: Config):
             from rag.server import ServerState
 
+            # to the replica's log file (Ray's logs directory): access lines and error references
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            logging.getLogger("rag").addHandler(handler)
             logging.getLogger("rag").setLevel(logging.INFO)
             self.state = ServerState(config)
 
@@ -79,6 +84,12 @@ def run(config: Config, blocking: bool = True):
 
 
 def shutdown() -> None:
+    """Stop this application; on a shared cluster (RAY_ADDRESS) the others keep running."""
+    import os
+
     from ray import serve
 
-    serve.shutdown()
+    if os.environ.get("RAY_ADDRESS"):
+        serve.delete(APP_NAME)
+    else:
+        serve.shutdown()

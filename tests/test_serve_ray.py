@@ -84,7 +84,7 @@ def test_health_and_ask(served):
 def test_stream_sends_text_as_it_is_generated(served):
     with httpx.stream("POST", served["url"] + "/v1/ask/stream", json={"question": "How do I upgrade Wombat?"},
                       timeout=300) as r:
-        blocks = "".join(r.iter_text()).strip().split("\n\n")
+        blocks = [b for b in "".join(r.iter_text()).strip().split("\n\n") if not b.startswith(":")]
     events = [b.split("\n", 1)[0].removeprefix("event: ") for b in blocks]
     assert events.count("delta") >= 2 and events[-1] == "answer"
     final = json.loads(blocks[-1].split("data: ", 1)[1])
@@ -93,9 +93,9 @@ def test_stream_sends_text_as_it_is_generated(served):
 
 
 def test_follow_up_is_rewritten_and_keeps_clean_sources(served):
-    first = post(served, "/v1/ask", {"question": "How many times are glacier uploads retried?", "conversation_id": "conv1"}).json()
-    follow = post(served, "/v1/ask", {"question": "And which backend is the default?", "conversation_id": "conv1"}).json()
-    assert follow["conversation_id"] == "conv1" and "rewrite" in follow["latency_ms"]
+    first = post(served, "/v1/ask", {"question": "How many times are glacier uploads retried?", "conversation_id": "conversation-0001"}).json()
+    follow = post(served, "/v1/ask", {"question": "And which backend is the default?", "conversation_id": "conversation-0001"}).json()
+    assert follow["conversation_id"] == "conversation-0001" and "rewrite" in follow["latency_ms"]
     assert follow["question"].strip() and first["id"] != follow["id"]
     # the follow-up's sources are those of its standalone question alone: none carried over
     direct = post(served, "/v1/ask", {"question": follow["question"]}).json()
@@ -174,6 +174,7 @@ def test_bounded_load_has_no_errors_and_no_memory_growth(served):
 
     replicas = [int(p) for p in subprocess.run(["pgrep", "-f", "ServeReplica:rag"], capture_output=True,
                                                text=True).stdout.split()]
+    assert replicas, "no Ray Serve replica process found"
     warm = run_load(served["url"], clients=8, duration=8)
     before = rss_mb(replicas)
     report = run_load(served["url"], clients=8, duration=20, stream=True)

@@ -111,6 +111,9 @@ def serve(ctx, index, host, port, llm_base_url, llm_model, replicas, max_replica
         server.shutdown()
     except RagError as exc:
         _fail(exc, False)
+    except Exception as exc:  # Ray Serve could not start: a port in use, a replica that failed
+        _fail(RagError(f"The server could not start: {exc}. Ray's logs (/tmp/ray/session_latest/logs) "
+                       "have the details."), False)
 
 
 def _interrupt(signum, frame):

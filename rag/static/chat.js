@@ -87,7 +87,10 @@ function renderSources(list, answer) {
 function wireFeedback(box, answerId) {
   const status = $(".feedback-status", box);
   const form = $(".feedback-form", box);
+  let sending = false;
   const send = async (good) => {
+    if (sending) return;
+    sending = true;
     status.textContent = "Sending…";
     const comment = $(".feedback-comment", box).value.trim() || null;
     try {
@@ -102,6 +105,7 @@ function wireFeedback(box, answerId) {
       form.hidden = true;
     } catch (error) {
       status.textContent = `Could not send: ${error.message}`;
+      sending = false;
     }
   };
   $(".thumbs-up", box).addEventListener("click", () => send(true));
@@ -125,8 +129,10 @@ function showAnswer(turn, answer) {
   if (answer.correction) {
     const c = answer.correction;
     const mark = $(".correction", turn);
-    mark.textContent = `✔ Answer from a human correction${c.author ? ` by ${c.author}` : ""}` +
-      (c.created_at ? ` (${c.created_at.slice(0, 10)})` : "");
+    const who = (c.author ? ` by ${c.author}` : "") + (c.created_at ? ` (${c.created_at.slice(0, 10)})` : "");
+    mark.textContent = c.mode === "verbatim"
+      ? `✔ Answer from a human correction${who}`
+      : `✔ Written with a human correction${who} as its first source`;
     mark.hidden = false;
     article.classList.add("corrected");
   }
