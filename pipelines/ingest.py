@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class IngestOptions:
     embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_backend: str = "auto"  # auto | torch | onnx | onnx-int8 (pipelines.embed.load_embedder)
     chunking: ChunkingConfig = ChunkingConfig()
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
     source_url: str | None = None
@@ -168,8 +169,8 @@ def _parse_batch(batch: dict[str, np.ndarray], options: IngestOptions) -> dict[s
 class _EmbedActor:
     """Loads the embedding model once per actor; embeds the batches it is given."""
 
-    def __init__(self, model: str, device: str | None, batch_size: int, threads: int | None):
-        self.embedder = load_embedder(model, device, batch_size, threads)
+    def __init__(self, model: str, device: str | None, batch_size: int, threads: int | None, backend: str = "auto"):
+        self.embedder = load_embedder(model, device, batch_size, threads, backend)
         self.embedder.warm_up()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -298,6 +299,8 @@ def _run_pipeline(files: list[SourceFile], roots: list[str], options: IngestOpti
 
 
 def _embed_stage(ray, ds, options: IngestOptions, gpus: int):
+    if options.embedding_backend.startswith("onnx"):
+        gpus = 0  # the ONNX backends run on CPUs
     return ds.map_batches(
         _EmbedActor,
         fn_constructor_kwargs={
@@ -305,6 +308,7 @@ def _embed_stage(ray, ds, options: IngestOptions, gpus: int):
             "device": "cuda" if gpus else None,
             "batch_size": options.embed_batch_size,
             "threads": options.embed_threads or (None if gpus else os.cpu_count()),
+            "backend": options.embedding_backend,
         },
         batch_size=options.embed_rows,  # rows per actor call: ST sorts them by length, less padding
         batch_format="numpy",

@@ -61,6 +61,8 @@ class Assistant:
     def __init__(self, config: Config | None = None, *, index: VectorIndex | None = None,
                  embedder: Embedder | None = None, llm: ChatModel | None = None,
                  job_llms: dict[str, ChatModel] | None = None, **overrides: Any):
+        if index is not None and not isinstance(index, VectorIndex):  # a location: Assistant(index=".rag")
+            overrides["index"], index = str(index), None
         self.config = config if config is not None else Config.load(**overrides)
         if config is not None and overrides:
             self.config = self.config.model_copy(update={k: v for k, v in overrides.items() if v is not None})
@@ -80,7 +82,8 @@ class Assistant:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = load_embedder(self.config.embedding_model, batch_size=self.config.embed_batch_size)
+            self._embedder = load_embedder(self.config.embedding_model, batch_size=self.config.embed_batch_size,
+                                           backend=self.config.embedding_backend)
         return self._embedder
 
     @property
@@ -101,7 +104,10 @@ class Assistant:
         `history`: [{"role": "user"|"assistant", "content": ...}], oldest first."""
         if not history:
             return question
-        lines = [f"{m['role']}: {neutral(m['content'][:800])}" for m in history[-6:]]
+        recent = history[-2 * self.config.history_turns:] if self.config.history_turns else []
+        if not recent:
+            return question
+        lines = [f"{m['role']}: {neutral(m['content'][:800])}" for m in recent]
         prompt = prompts.load("rewrite", self.config.prompts_dir)
         text = self.llm_for("rewrite").complete(prompt.render(history="\n".join(lines), question=neutral(question)),
                                                 max_tokens=64).text
@@ -119,6 +125,7 @@ class Assistant:
         c = self.config
         return IngestOptions(
             embedding_model=c.embedding_model,
+            embedding_backend=c.embedding_backend,
             chunking=ChunkingConfig(c.chunk_tokens, c.chunk_overlap),
             extensions=tuple(c.extensions),
             source_url=c.source_url,
@@ -157,8 +164,8 @@ class Assistant:
         matcher = self.matcher
         model = canonical_name(self.config.embedding_model)
         for correction, similarity in self.corrections.nearest(vector, 3):
-            if correction.model != model:
-                continue
+            if correction is None or not correction.active or correction.model != model:
+                continue  # removed or disabled since the nearest-neighbour view was built
             matched, why = matcher.decide(correction.question, question, similarity, judge)
             if matched:
                 return correction, similarity, why

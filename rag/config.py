@@ -24,6 +24,9 @@ class Config(BaseModel):
     pg_ef_search: int = Field(100, ge=1, description="pgvector HNSW ef_search: candidates examined per query.")
     # ingestion
     embedding_model: str = Field("all-MiniLM-L6-v2", description="Bundled model name or a local sentence-transformers directory.")
+    embedding_backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
+        "auto", description="What runs the embedding model: auto (ONNX Runtime int8 on a CPU, PyTorch on a GPU), "
+                            "torch, onnx (fp32) or onnx-int8.")
     chunk_tokens: int = Field(256, ge=16, description="Chunk size in the embedder's tokens (capped at its maximum).")
     chunk_overlap: int = Field(32, ge=0, description="Overlap between consecutive chunks, in tokens.")
     extensions: list[str] = Field(list(DEFAULT_EXTENSIONS), description="File types to ingest.")

@@ -135,3 +135,8 @@ def test_job_models_come_from_config(tmp_path):
     assert isinstance(load_job_chat(c, "rewrite"), LocalChat)
     rr = load_job_chat(c, "rerank")
     assert isinstance(rr, OpenAIChat) and rr.name == "m" and load_job_chat(c, "judge") is None
+
+
+def test_an_index_location_can_be_passed_directly(tmp_path):
+    a = Assistant(index=str(tmp_path / "idx"), embedding_model="fake-hash")
+    assert a.config.index == str(tmp_path / "idx") and a.index.location == str(tmp_path / "idx")
