@@ -67,8 +67,9 @@ class Config(BaseModel):
     llm_max_tokens: int = Field(256, ge=1, description="Longest answer, in tokens.")
     llm_temperature: float = Field(0.0, ge=0.0, le=2.0)
     llm_grammar: Literal["citations", "none"] = Field(
-        "citations", description="citations: where the model supports grammars (the embedded llama.cpp model), it must "
-                                 "write sentences that each end with a citation [n], or say it does not know.")
+        "none", description="citations: where the model supports grammars (the embedded llama.cpp model), it must write "
+                            "sentences that each end with a citation [n], or say it does not know. Fixes the format, "
+                            "not which block a weak model cites.")
     llm_timeout: float = Field(60.0, gt=0, description="Seconds before an endpoint call is abandoned.")
     llm_max_retries: int = Field(3, ge=0)
     job_llms: dict[str, dict[str, str]] = Field(

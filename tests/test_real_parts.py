@@ -72,7 +72,7 @@ def test_the_local_model_always_cites_under_the_citation_grammar(docs, ray_local
     ends with the number of a block it was given, or the answer is "I do not know."."""
     import re
 
-    assistant = Assistant(Config(index="idx", llm_max_tokens=200), llm=smollm)
+    assistant = Assistant(Config(index="idx", llm_max_tokens=200, llm_grammar="citations"), llm=smollm)
     assistant.ingest(["docs"])
     shape = re.compile(r"[^\[\]\n]{8,200} \[(\d)\]\.(?: |$)")
     for question in ("How do I upgrade Wombat?", "How many times are glacier uploads retried?",
