@@ -189,3 +189,21 @@ def test_serve_refuses_an_empty_index(tmp_path):
     result = subprocess.run([RAG, "serve", "--index", str(tmp_path / "nothing")], capture_output=True, text=True,
                             timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert result.returncode == 1 and "rag ingest" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_runs_without_a_network(served, tmp_path):
+    """`rag serve` and a question to it, all inside a network namespace with only loopback."""
+    from tests.test_cli import OFFLINE
+
+    if not OFFLINE:
+        pytest.skip("needs root and unshare for a network namespace")
+    port = free_port()
+    script = (f'{RAG} serve --index "{served["index"]}" --port {port} > "{tmp_path}/serve.log" 2>&1 & pid=$!; '
+              f'for i in $(seq 1 120); do sleep 1; curl -s localhost:{port}/healthz > /dev/null && break; done; '
+              f'curl -s -m 120 localhost:{port}/v1/ask -H "content-type: application/json" '
+              f'-d \'{{"question": "How do I upgrade Wombat?"}}\' > "{tmp_path}/answer.json"; '
+              f'kill -TERM $pid; sleep 20; kill -KILL $pid 2>/dev/null; true')
+    subprocess.run(["unshare", "-n", "sh", "-c", f"ip link set lo up && {script}"], env=served["env"], timeout=400,
+                   start_new_session=True)
+    answer = json.loads((tmp_path / "answer.json").read_text() or "{}")
+    assert answer.get("answer", "").strip(), (tmp_path / "serve.log").read_text()[-2000:]
