@@ -122,6 +122,7 @@ class SentenceTransformerEmbedder(Embedder):
         self._model = None
         self._tokenizer = None
         self._load_lock = threading.Lock()
+        self._encode_lock = threading.Lock()  # a fast tokenizer is not safe across threads (a server)
 
     @property
     def model(self):
@@ -169,10 +170,12 @@ class SentenceTransformerEmbedder(Embedder):
         return self._tokenizer
 
     def _embed(self, texts):
-        return self.model.encode(
-            texts, batch_size=self.batch_size, convert_to_numpy=True,
-            normalize_embeddings=True, show_progress_bar=False,
-        )
+        model = self.model
+        with self._encode_lock:
+            return model.encode(
+                texts, batch_size=self.batch_size, convert_to_numpy=True,
+                normalize_embeddings=True, show_progress_bar=False,
+            )
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.tokenize(text))

@@ -202,7 +202,8 @@ def test_serve_runs_without_a_network(served, tmp_path):
               f'for i in $(seq 1 120); do sleep 1; curl -s localhost:{port}/healthz > /dev/null && break; done; '
               f'curl -s -m 120 localhost:{port}/v1/ask -H "content-type: application/json" '
               f'-d \'{{"question": "How do I upgrade Wombat?"}}\' > "{tmp_path}/answer.json"; '
-              f'kill -TERM $pid; sleep 20; kill -KILL $pid 2>/dev/null; true')
+              f'kill -TERM $pid; for i in $(seq 1 40); do kill -0 $pid 2>/dev/null || break; sleep 0.5; done; '
+              f'kill -KILL $pid 2>/dev/null; true')
     subprocess.run(["unshare", "-n", "sh", "-c", f"ip link set lo up && {script}"], env=served["env"], timeout=400,
                    start_new_session=True)
     answer = json.loads((tmp_path / "answer.json").read_text() or "{}")
