@@ -1,11 +1,19 @@
-"""How often the answering model cites its sources, with and without the citation grammar.
+"""Which sources an answer lists, and whether they are right: the model's own citations,
+the citation grammar, and attribution of uncited answers.
 
-    python benchmarks/citations.py --index INDEX --dataset questions.jsonl --limit 20
+    python benchmarks/citations.py --index INDEX --dataset questions.jsonl --limit 30
 
-Same index, questions, model and retrieval for both runs; for each: the share of answers
-with at least one valid [n] citation, the share saying "I do not know", answer length and
-time per answer. Small models tend to ignore the instruction to cite; the grammar (llama.cpp
-constrained decoding, `llm_grammar = "citations"`) makes the format hold.
+Same index, questions, model and retrieval for every configuration:
+- `none, no attribution`: the model's own [n] citations; an answer citing nothing lists
+  every retrieved block;
+- `none, attribution` (the default): an answer citing nothing has each sentence attributed
+  to the block holding most of its words;
+- `citations grammar`: llama.cpp constrained decoding makes every sentence end with [n].
+
+For each: the share of answers with a cited (or attributed) source, "I do not know"
+answers, sources listed per answer, and against the dataset's gold page (`source`): the
+share of answers whose sources include it (recall), the share of listed sources on it
+(precision), and the same two for answers that are not "I do not know".
 """
 
 from __future__ import annotations
@@ -15,41 +23,62 @@ import json
 import statistics
 import time
 
+from evals.metrics import page_of
 from evals.retrieval import load_dataset
 from rag import Assistant, Config
 
+CONFIGS = (("none", False), ("none", True), ("citations", False))
 
-def run(index: str, questions: list[str], grammar: str, max_tokens: int) -> dict:
-    assistant = Assistant(Config(index=index, llm_grammar=grammar, llm_max_tokens=max_tokens, log_answers=False))
+
+def run(index: str, items, grammar: str, attribution: bool, max_tokens: int) -> dict:
+    assistant = Assistant(Config(index=index, llm_grammar=grammar, citation_attribution=attribution,
+                                 llm_max_tokens=max_tokens, log_answers=False))
     assistant.warm_up()
     cited = unknown = 0
-    seconds, lengths = [], []
-    for question in questions:
+    seconds, lengths, listed, recall, precision, retrieved_recall = [], [], [], [], [], []
+    for item in items:
         started = time.perf_counter()
-        answer = assistant.ask(question)
+        answer = assistant.ask(item.question)
         seconds.append(time.perf_counter() - started)
         lengths.append(len(answer.text))
+        gold = page_of(item.source)
+        pages = [page_of(s.location) for s in answer.sources]
         cited += any(s.cited for s in answer.sources)
         unknown += "do not know" in answer.text.lower()
-    n = len(questions)
-    return {"llm_grammar": grammar, "questions": n, "cited": round(cited / n, 3), "do_not_know": round(unknown / n, 3),
+        listed.append(len(pages))
+        recall.append(gold in pages)
+        precision.append(sum(p == gold for p in pages) / len(pages) if pages else 0.0)
+        retrieved_recall.append(gold in [page_of(s.location) for s in answer.retrieved])
+    n = len(items)
+    return {"llm_grammar": grammar, "attribution": attribution, "questions": n, "cited": round(cited / n, 3),
+            "do_not_know": round(unknown / n, 3), "sources_per_answer": round(statistics.fmean(listed), 2),
+            "gold_in_sources": round(statistics.fmean(recall), 3), "source_precision": round(statistics.fmean(precision), 3),
+            "gold_in_retrieved": round(statistics.fmean(retrieved_recall), 3),
             "mean_chars": round(statistics.fmean(lengths)), "mean_s": round(statistics.fmean(seconds), 2)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", required=True)
-    parser.add_argument("--dataset", required=True, help="JSONL with a 'question' field")
-    parser.add_argument("--limit", type=int, default=20)
+    parser.add_argument("--dataset", required=True, help="JSONL with 'question' and 'source' (the gold page)")
+    parser.add_argument("--limit", type=int, default=30)
     parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
-    questions = [item.question for item in load_dataset(args.dataset)][: args.limit]
-    rows = [run(args.index, questions, grammar, args.max_tokens) for grammar in ("none", "citations")]
-    print("| llm_grammar | answers citing a source | 'do not know' | mean length (chars) | s per answer |")
-    print("|---|---|---|---|---|")
+    items = load_dataset(args.dataset)[: args.limit]
+    rows = [run(args.index, items, grammar, attribution, args.max_tokens) for grammar, attribution in CONFIGS]
+    print(f"{len(items)} questions; the gold page was among the retrieved blocks for "
+          f"{rows[0]['gold_in_retrieved']:.0%} of them.\n")
+    print("| llm_grammar | attribution | answers citing a source | 'do not know' | sources per answer "
+          "| gold page in sources | sources on the gold page | mean length (chars) | s per answer |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['llm_grammar']} | {r['cited']:.0%} | {r['do_not_know']:.0%} | {r['mean_chars']} | {r['mean_s']} |")
-    print(json.dumps(rows))
+        print(f"| {r['llm_grammar']} | {'on' if r['attribution'] else 'off'} | {r['cited']:.0%} | {r['do_not_know']:.0%} "
+              f"| {r['sources_per_answer']} | {r['gold_in_sources']:.0%} | {r['source_precision']:.0%} "
+              f"| {r['mean_chars']} | {r['mean_s']} |")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"command": "benchmarks/citations.py", "rows": rows}, fh, indent=1)
 
 
 if __name__ == "__main__":

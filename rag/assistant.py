@@ -18,6 +18,7 @@ from pipelines.embed import Embedder, canonical_name, load_embedder
 from pipelines.ingest import IngestOptions, IngestReport, ingest
 from indexes.corrections import AnswerRecord, Correction, CorrectionStore, Feedback, open_corrections
 from indexes.errors import RagError
+from rag.attribution import attribute
 from rag.config import Config
 from rag.corrections import Matcher, correction_info
 from rag.guard import WITHHELD, LeakGuard, neutral
@@ -28,6 +29,7 @@ from rag.types import Answer, Source, Usage
 
 log = logging.getLogger(__name__)
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+_DO_NOT_KNOW = re.compile(r"\b(?:do not|don't|cannot|can't) (?:know|find|answer)\b", re.IGNORECASE)
 
 
 def cited_numbers(text: str, available: int) -> list[int]:
@@ -337,8 +339,14 @@ class Assistant:
             log.warning("an answer was withheld: it repeated the system prompt")
             text, completion = WITHHELD, None
         numbers = cited_numbers(text, len(context_sources))
+        attributed: set[int] = set()
+        if (not numbers and error is None and not withheld and self.config.citation_attribution
+                and not _DO_NOT_KNOW.search(text)):
+            attribution = attribute(text, {s.n: s.text for s in context_sources})
+            text, attributed = attribution.text, set(attribution.support)
         retrieved = [
-            Source(s.n, s.path, s.url, s.title, s.section, s.score, s.text, cited=s.n in numbers)
+            Source(s.n, s.path, s.url, s.title, s.section, s.score, s.text, cited=s.n in numbers or s.n in attributed,
+                   attributed=s.n in attributed)
             for s in context_sources
         ]
         cited = [s for s in retrieved if s.cited]

@@ -70,6 +70,9 @@ class Config(BaseModel):
         "none", description="citations: where the model supports grammars (the embedded llama.cpp model), it must write "
                             "sentences that each end with a citation [n], or say it does not know. Fixes the format, "
                             "not which block a weak model cites.")
+    citation_attribution: bool = Field(
+        True, description="When the model cites no block, cite each answer sentence with the block that holds most of "
+                          "its words (marked as attributed), instead of listing every retrieved block.")
     llm_timeout: float = Field(60.0, gt=0, description="Seconds before an endpoint call is abandoned.")
     llm_max_retries: int = Field(3, ge=0)
     job_llms: dict[str, dict[str, str]] = Field(

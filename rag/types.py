@@ -20,6 +20,7 @@ class Source:
     score: float
     text: str
     cited: bool = False
+    attributed: bool = False  # cited by attribution (its words support a sentence), not by the model
 
     @classmethod
     def from_hit(cls, n: int, hit: Hit) -> "Source":
@@ -35,7 +36,7 @@ class Source:
         return {
             "n": self.n, "path": self.path, "url": self.url, "title": self.title,
             "section": list(self.section), "score": round(self.score, 4), "text": text,
-            "cited": self.cited,
+            "cited": self.cited, "attributed": self.attributed,
         }
 
 
@@ -53,7 +54,7 @@ class Answer:
     id: str
     question: str
     text: str
-    sources: list[Source]  # the cited sources (all context sources if the model cited none)
+    sources: list[Source]  # the cited (or attributed) sources; all context sources if none is
     retrieved: list[Source]  # every source given to the model, in rank order
     usage: Usage = field(default_factory=Usage)
     latency_ms: dict[str, float] = field(default_factory=dict)

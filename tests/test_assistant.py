@@ -140,3 +140,18 @@ def test_job_models_come_from_config(tmp_path):
 def test_an_index_location_can_be_passed_directly(tmp_path):
     a = Assistant(index=str(tmp_path / "idx"), embedding_model="fake-hash")
     assert a.config.index == str(tmp_path / "idx") and a.index.location == str(tmp_path / "idx")
+
+
+def test_an_uncited_answer_is_attributed_to_the_block_holding_its_words(index):
+    a = assistant(index, reply="The glacier backend retries uploads five times.").ask("glacier uploads")
+    assert a.text == "The glacier backend retries uploads five times [1]."
+    assert [(s.path, s.cited, s.attributed) for s in a.sources] == [("docs/storage.md", True, True)]
+    assert a.to_dict()["sources"][0]["attributed"] is True
+    off = assistant(index, reply="The glacier backend retries uploads five times.", citation_attribution=False)
+    b = off.ask("glacier uploads")
+    assert b.text == "The glacier backend retries uploads five times." and b.sources == b.retrieved
+
+
+def test_model_citations_are_not_second_guessed(index):
+    a = assistant(index, reply="The glacier backend retries uploads five times [3].").ask("glacier uploads")
+    assert [(s.n, s.attributed) for s in a.sources] == [(3, False)]

@@ -108,7 +108,12 @@ def ask(ctx, question, index, k, llm_base_url, llm_model, no_stream, where, as_j
             c = answer.correction
             click.secho(f"[human correction {c['id']} by {c['author']}, {c['created_at'][:10]}; "
                         f"similarity {c['similarity']:.2f}]", fg="green")
-        heading = "Sources:" if any(s.cited for s in answer.sources) else "Sources (retrieved, not cited):"
+        if any(s.attributed for s in answer.sources):
+            heading = "Sources (the model cited none; these hold the words of its sentences):"
+        elif any(s.cited for s in answer.sources):
+            heading = "Sources:"
+        else:
+            heading = "Sources (retrieved, not cited):"
         click.echo(f"\n{heading}")
         for s in answer.sources:
             where = " > ".join(s.section) or s.title or ""

@@ -55,7 +55,10 @@ function renderSources(list, answer) {
   list.textContent = "";
   const shown = answer.sources || [];
   const cited = shown.some((s) => s.cited);
-  list.dataset.label = cited ? "Sources" : "Sources found (the answer cites none of them)";
+  const attributed = shown.some((s) => s.attributed);
+  list.dataset.label = attributed
+    ? "Sources (matched to the answer by wording; the model cited none)"
+    : cited ? "Sources" : "Sources found (the answer cites none of them)";
   for (const source of shown) {
     const item = document.createElement("li");
     item.value = source.n;
