@@ -365,7 +365,21 @@ def test_tokens_truncation_and_batching_match_torch(exported, torch_minilm):
         assert np.allclose(beyond[0], beyond[1], atol=1e-6)
     # one text at a time in int8: a vector does not depend on the texts batched with it
     batch = int8.embed_documents(TEXTS[:12])
-    assert np.array_equal(batch[3], int8.embed_query(TEXTS[3]))
+    assert np.array_equal(batch[3], int8.embed_documents([TEXTS[3]])[0])
+
+
+@pytest.mark.integration
+def test_int8_embeds_questions_with_the_fp32_export(onnx_cache, exported, torch_minilm):
+    """Chunks go through int8 (throughput); a question, one short text, through fp32."""
+    int8 = exported[0]
+    fp32 = OnnxEmbedder(quantized=False, cache_dir=onnx_cache)
+    question = "How do I set the batch size in map_batches?"
+    assert np.allclose(int8.embed_query(question), fp32.embed_query(question), atol=1e-5)
+    assert float(int8.embed_query(question) @ torch_minilm.embed_query(question)) > 0.9999
+    assert not np.allclose(int8.embed_query(question), int8.embed_documents([question])[0], atol=1e-4)
+    assert np.allclose(int8.embed_queries([question, "hello"])[0], int8.embed_query(question), atol=1e-6)
+    no_fp32 = OnnxEmbedder(cache_dir=onnx_cache, precise_queries=False)
+    assert np.array_equal(no_fp32.embed_query(question), no_fp32.embed_documents([question])[0])
 
 
 @pytest.mark.integration
