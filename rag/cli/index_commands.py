@@ -109,7 +109,7 @@ def ask(ctx, question, index, k, llm_base_url, llm_model, no_stream, where, as_j
             click.secho(f"[human correction {c['id']} by {c['author']}, {c['created_at'][:10]}; "
                         f"similarity {c['similarity']:.2f}]", fg="green")
         if any(s.attributed for s in answer.sources):
-            heading = "Sources (the model cited none; these hold the words of its sentences):"
+            heading = "Sources (not cited by the model; these hold the words of its sentences):"
         elif any(s.cited for s in answer.sources):
             heading = "Sources:"
         else:
@@ -263,8 +263,7 @@ def _eval_corrections(ctx, dataset, index, out, limit, as_json):
         pairs = load_pairs(dataset)[:limit]
         e = assistant.embedder
         judge = assistant._judge if assistant.config.corrections_judge == "llm" else None
-        result = evaluate_matcher(assistant.matcher, pairs,
-                                  pair_similarity(e), judge)
+        result = evaluate_matcher(assistant.matcher, pairs, pair_similarity(e), judge, e.embed_queries)
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "corrections_results.json").write_text(json.dumps(result, indent=1))
     except (RagError, ValueError) as exc:
@@ -275,6 +274,7 @@ def _eval_corrections(ctx, dataset, index, out, limit, as_json):
     else:
         click.echo(f"{summary['pairs']} pairs: {summary['paraphrase_recall']:.0%} of paraphrases overridden, "
                    f"{summary['near_miss_override_rate']:.0%} of near misses overridden, "
-                   f"override precision {summary['override_precision']:.0%}")
+                   f"override precision {summary['override_precision']:.0%}; "
+                   f"{summary['unrelated_override_rate']:.0%} of {summary['unrelated_pairs']} unrelated pairs overridden")
 
 

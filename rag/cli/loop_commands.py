@@ -200,14 +200,17 @@ def corrections_import(ctx, file, index, as_json):
 
 @corrections.command(name="calibrate")
 @click.argument("dataset", type=click.Path(exists=True, dir_okay=False))
-@click.option("--max-false-rate", type=float, default=0.0, show_default=True,
-              help="Share of near misses that may be wrongly overridden.")
+@click.option("--max-false-rate", type=float, default=0.05, show_default=True,
+              help="Share of the calibration near misses that may be wrongly overridden (the default "
+                   "matcher was fit with 0.05 and overrides 1.4% of the held-out near misses).")
+@click.option("--max-unrelated-rate", type=float, default=0.01, show_default=True,
+              help="Share of unrelated pairs (the dataset's questions crossed between pairs) that may be overridden.")
 @click.option("--out", type=click.Path(file_okay=False), default="calibration", show_default=True)
 @click.option("--dry-run", is_flag=True, help="Report only; keep the index's current matcher.")
 @index_option
 @json_option
 @click.pass_context
-def corrections_calibrate(ctx, dataset, max_false_rate, out, dry_run, index, as_json):
+def corrections_calibrate(ctx, dataset, max_false_rate, max_unrelated_rate, out, dry_run, index, as_json):
     """Fit the correction matcher on DATASET: JSONL pairs {"a": q, "b": q2, "match": true}
     (paraphrases) and {"match": false} (near misses). Prints precision and recall per
     cosine threshold, plots them, and sets the index's matcher to the best one."""
@@ -219,7 +222,8 @@ def corrections_calibrate(ctx, dataset, max_false_rate, out, dry_run, index, as_
         assistant = _assistant(ctx, index=index)
         pairs = load_pairs(dataset)
         embedder = assistant.embedder
-        result = calibrate(pairs, pair_similarity(embedder), max_false_rate)
+        result = calibrate(pairs, pair_similarity(embedder), max_false_rate, embed=embedder.embed_queries,
+                           max_unrelated_rate=max_unrelated_rate)
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "calibration.json").write_text(json.dumps(result, indent=1))
         plot = plot_calibration(result, Path(out) / "calibration.png")
@@ -227,7 +231,8 @@ def corrections_calibrate(ctx, dataset, max_false_rate, out, dry_run, index, as_
             assistant.corrections.set_meta("matcher", result["matcher"])
     except (RagError, ValueError) as exc:
         _fail(exc, as_json)
-    summary = {k: result[k] for k in ("matcher", "recall", "false_override_rate", "pairs", "cosine_only")}
+    summary = {k: result[k] for k in ("matcher", "recall", "false_override_rate", "pairs", "unrelated_pairs",
+                                      "unrelated_override_rate", "cosine_only")}
     if as_json:
         _emit(summary)
         return
@@ -236,7 +241,8 @@ def corrections_calibrate(ctx, dataset, max_false_rate, out, dry_run, index, as_
         click.echo(f"{row['threshold']:>16.2f}  {row['precision']:>9.2f}  {row['recall']:>6.2f}  {row['false_override_rate']:>22.2f}")
     m = result["matcher"]
     click.echo(f"\nTwo-stage matcher: band {m['band']}..{m['accept']}, classifier p >= {m['p_min']}: "
-               f"{result['recall']:.0%} of paraphrases, {result['false_override_rate']:.0%} of near misses"
+               f"{result['recall']:.0%} of paraphrases, {result['false_override_rate']:.0%} of near misses, "
+               f"{result['unrelated_override_rate']:.0%} of {result['unrelated_pairs']} unrelated pairs overridden"
                + ("" if dry_run else f" (saved to {assistant.config.index})"))
     if plot:
         click.echo(f"Plot: {plot}", err=True)
