@@ -168,7 +168,8 @@ class Assistant:
         for correction, similarity in self.corrections.nearest(vector, 3):
             if correction is None or not correction.active or correction.model != model:
                 continue  # removed or disabled since the nearest-neighbour view was built
-            matched, why = matcher.decide(correction.question, question, similarity, judge)
+            matched, why = matcher.decide(correction.question, question, similarity, judge,
+                                          self.embedder.embed_queries)
             if matched:
                 return correction, similarity, why
         return None
@@ -342,8 +343,8 @@ class Assistant:
         attributed: set[int] = set()
         if (not numbers and error is None and not withheld and self.config.citation_attribution
                 and not _DO_NOT_KNOW.search(text)):
-            attribution = attribute(text, {s.n: s.text for s in context_sources})
-            text, attributed = attribution.text, set(attribution.support)
+            # the text stays as generated (streamed text and final text are the same)
+            attributed = set(attribute(text, {s.n: s.text for s in context_sources}).support)
         retrieved = [
             Source(s.n, s.path, s.url, s.title, s.section, s.score, s.text, cited=s.n in numbers or s.n in attributed,
                    attributed=s.n in attributed)

@@ -10,7 +10,9 @@ block supports gets no citation; nothing is invented, and the blocks stay the on
 model was given.
 
 Attribution is marked as such (`Source.attributed`), so a reader can tell "the model cited
-this" from "this block holds the words of that sentence".
+this" from "this block holds the words of that sentence". The assistant keeps the answer
+text as generated (what was streamed is what is returned); `Attribution.text`, with the
+`[n]` written in, is there for callers that want it.
 """
 
 from __future__ import annotations

@@ -71,8 +71,8 @@ class Config(BaseModel):
                             "sentences that each end with a citation [n], or say it does not know. Fixes the format, "
                             "not which block a weak model cites.")
     citation_attribution: bool = Field(
-        True, description="When the model cites no block, cite each answer sentence with the block that holds most of "
-                          "its words (marked as attributed), instead of listing every retrieved block.")
+        False, description="When the model cites no block, list as sources the blocks that hold most of the words of an "
+                           "answer sentence (marked attributed), instead of every retrieved block.")
     llm_timeout: float = Field(60.0, gt=0, description="Seconds before an endpoint call is abandoned.")
     llm_max_retries: int = Field(3, ge=0)
     job_llms: dict[str, dict[str, str]] = Field(

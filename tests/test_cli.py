@@ -72,7 +72,9 @@ def test_ingest_reingest_search_ask_status(docs):
 
     answer = as_json(rag("ask", "What licence does Wombat use?", "--json"))
     assert answer["answer"].strip() and answer["sources"]
-    assert any(s["path"] == "docs/faq.html" for s in answer["sources"])
+    assert any(s["path"] == "docs/faq.html" for s in answer["retrieved"])
+    # the cited or attributed blocks (all retrieved ones when neither): never another file
+    assert {s["path"] for s in answer["sources"]} <= {s["path"] for s in answer["retrieved"]}
     assert answer["usage"]["completion_tokens"] > 0 and answer["latency_ms"]["total"] > 0
 
     human = rag("ask", "How do I build every thumbnail?", "-k", "3")

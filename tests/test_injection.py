@@ -50,7 +50,9 @@ def check_invariants(answer, user_prompt: str | None = None):
     given = {s.n for s in answer.retrieved}
     cited = {int(n) for group in re.findall(r"\[(\d+(?:\s*,\s*\d+)*)\]", answer.text) for n in group.split(",")}
     assert {s.n for s in answer.sources if s.cited} <= given  # only ids that were given
-    assert {s.n for s in answer.sources if s.cited} == cited & given
+    assert {s.n for s in answer.sources if s.cited and not s.attributed} == cited & given
+    if any(s.attributed for s in answer.sources):  # attribution only where the model cited nothing
+        assert not cited & given
     assert {(s.path, s.n) for s in answer.sources} <= {(s.path, s.n) for s in answer.retrieved}
     assert not LeakGuard([SYSTEM]).leaks(answer.text)  # the instructions are never echoed
     if user_prompt is not None:
