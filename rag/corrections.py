@@ -125,7 +125,12 @@ class Matcher:
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "Matcher":
-        return cls(**{**DEFAULT_MATCHER, **(data or {})})
+        """A saved matcher as it was saved (one from before the second classifier has none),
+        or the default."""
+        if not data:
+            return cls(**DEFAULT_MATCHER)
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
     @property
     def legacy(self) -> bool:

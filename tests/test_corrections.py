@@ -43,6 +43,9 @@ def test_frame_features_see_a_swapped_slot():
 
 
 def test_a_matcher_saved_before_the_frame_features_still_decides():
+    saved = Matcher.from_dict({"band": 0.8, "accept": 0.95, "p_min": 0.5, "weights": [-10.0, 12.0, 0.0]})
+    assert saved.related_weights is None and saved.decide("a b", "a c", 0.9)[0] is True
+    assert Matcher.from_dict(None).related_weights is not None  # the default has both classifiers
     legacy = Matcher(band=0.8, accept=0.95, p_min=0.5, weights=[-10.0, 12.0, 0.0])
     assert legacy.legacy and legacy.decide("a b", "a c", 0.9)[0] is True
     current = Matcher(band=0.5, accept=0.99, p_min=0.5, weights=[0.0, 0.0, -10.0, 0.0, 0.0, 1.0])
