@@ -337,6 +337,7 @@ def create_app(state: ServerState):
     def public(answer: Answer) -> dict[str, Any]:
         """The answer for clients: an LLM failure is described, not its upstream details."""
         data = answer.to_dict()
+        data["feedback"] = assistant.config.log_answers  # feedback needs the logged answer
         if answer.error:
             log.warning("answer %s: the LLM failed: %s", answer.id, answer.error)
             data["error"] = PUBLIC_LLM_ERROR

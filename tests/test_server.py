@@ -345,3 +345,12 @@ def test_a_client_that_goes_away_mid_stream_releases_the_model(index):
         assert closed and not lock.locked()
     finally:
         gc.enable()
+
+
+def test_answers_say_whether_feedback_can_be_given(index):
+    """The page shows the feedback buttons only when answers are logged (feedback needs the log)."""
+    assert make_client(index).post("/v1/ask", json={"question": "upgrade wombat"}).json()["feedback"] is True
+    quiet = make_client(index, log_answers=False)
+    body = quiet.post("/v1/ask", json={"question": "upgrade wombat"}).json()
+    assert body["feedback"] is False
+    assert quiet.post("/v1/feedback", json={"answer_id": body["id"], "good": True}).status_code == 404

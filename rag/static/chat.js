@@ -141,7 +141,7 @@ function showAnswer(turn, answer) {
   }
   if (answer.error) showError(turn, "No answer could be generated; the sources found are listed.");
   article.dataset.answerId = answer.id;
-  wireFeedback($(".feedback", turn), answer.id);
+  if (answer.feedback !== false) wireFeedback($(".feedback", turn), answer.id);  // false: answers are not logged
 }
 
 function showError(turn, message) {
