@@ -92,6 +92,7 @@ class Config(BaseModel):
     serve_admin_token: SecretStr | None = Field(None, exclude=True, description="Bearer token for /v1/corrections (RAG_SERVE_ADMIN_TOKEN); unset: those routes are off.")
     serve_max_request_kb: int = Field(64, ge=1, description="Largest request body, in KiB (413 above).")
     serve_max_question_chars: int = Field(2000, ge=1, description="Longest question or chat message accepted (422 above).")
+    serve_heartbeat_s: float = Field(15.0, ge=0.0, description="A stream that has sent nothing for this long sends an SSE comment, so that proxies keep it open while it waits; 0: never.")
     serve_rate_limit: int = Field(60, ge=0, description="Requests per minute per client address (429 above); 0: no limit.")
     serve_cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API from a browser; empty: CORS off.")
 

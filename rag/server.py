@@ -24,6 +24,7 @@ import hmac
 import json
 import logging
 import math
+import queue
 import re
 import threading
 import time
@@ -236,6 +237,63 @@ class ClosingStreamingResponse(StreamingResponse):
                         await anyio.sleep(0.02)
 
 
+_END = object()
+HEARTBEAT = ": keep-alive\n\n"  # an SSE comment: clients ignore it, proxies see traffic
+
+
+def with_heartbeats(source: Iterator[str], every: float) -> Iterator[str]:
+    """`source`'s items, and a comment whenever none came for `every` seconds (a request
+    waiting for the local model behind others, a slow first token), so that proxies and
+    clients do not drop a stream that is merely waiting.
+
+    The source runs in its own thread. Closing this generator stops it there at its next
+    item, and closes it: that releases the model as before."""
+    if every <= 0:
+        yield from source
+        return
+    items: queue.Queue = queue.Queue(maxsize=256)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        failure = None
+        try:
+            for item in source:
+                if not put(item):
+                    break
+        except BaseException as exc:  # handed to the consumer, raised there
+            failure = exc
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+        put((_END, failure))
+
+    threading.Thread(target=produce, name="sse-source", daemon=True).start()
+    try:
+        while True:
+            try:
+                item = items.get(timeout=every)
+            except queue.Empty:
+                yield HEARTBEAT
+                continue
+            if isinstance(item, tuple) and item and item[0] is _END:
+                if item[1] is not None:
+                    raise item[1]
+                return
+            yield item
+    finally:
+        stop.set()
+
+
 def _clean(text: str | None) -> str | None:
     """User text without control characters (they would reach operators' terminals)."""
     return _CONTROL_CHARS.sub("", text) if text else text
@@ -344,6 +402,7 @@ def create_app(state: ServerState):
         return data
 
     def stream_response(source: Iterator[str]) -> ClosingStreamingResponse:
+        source = with_heartbeats(source, config.serve_heartbeat_s)
         return ClosingStreamingResponse(source, media_type="text/event-stream",
                                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

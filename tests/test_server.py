@@ -354,3 +354,66 @@ def test_answers_say_whether_feedback_can_be_given(index):
     body = quiet.post("/v1/ask", json={"question": "upgrade wombat"}).json()
     assert body["feedback"] is False
     assert quiet.post("/v1/feedback", json={"answer_id": body["id"], "good": True}).status_code == 404
+
+
+def test_a_waiting_stream_sends_heartbeats(index):
+    """A request queued behind others (or a slow first token) keeps its stream alive with SSE
+    comments, which clients ignore."""
+    import time as _time
+
+    client = make_client(index, serve_heartbeat_s=0.05)
+    real_stream = type(ScriptedChat()).stream
+
+    def slow(self, messages, **kwargs):
+        _time.sleep(0.4)  # waiting for the model
+        yield from real_stream(self, messages, **kwargs)
+
+    from unittest import mock
+
+    with mock.patch.object(ScriptedChat, "stream", slow):
+        r = client.post("/v1/ask/stream", json={"question": "how to upgrade wombat"})
+    assert r.status_code == 200
+    assert r.text.count(": keep-alive") >= 3
+    events = sse(r.text)
+    assert [e for e, _ in events][-1] == "answer"
+    assert "".join(json.loads(d)["text"] for e, d in events if e == "delta") == "Run wombat self-update [1]."
+
+
+def test_heartbeats_pass_items_and_failures_through_and_close_the_source():
+    from rag.server import HEARTBEAT, with_heartbeats
+
+    closed = []
+
+    def source(fail=False):
+        try:
+            yield "a"
+            yield "b"
+            if fail:
+                raise RuntimeError("boom")
+        finally:
+            closed.append(True)
+
+    assert [x for x in with_heartbeats(source(), 1.0) if x != HEARTBEAT] == ["a", "b"] and closed
+    with pytest.raises(RuntimeError, match="boom"):
+        list(with_heartbeats(source(fail=True), 1.0))
+    assert list(with_heartbeats(source(), 0)) == ["a", "b"]  # off: the source as it is
+
+    started = []
+
+    def endless():
+        try:
+            while True:
+                started.append(1)
+                yield "x"
+        finally:
+            closed.append("endless")
+
+    stream = with_heartbeats(endless(), 1.0)
+    assert next(stream) == "x"
+    stream.close()  # the client left: the source is closed in its thread
+    import time as _time
+
+    deadline = _time.monotonic() + 5
+    while "endless" not in closed and _time.monotonic() < deadline:
+        _time.sleep(0.01)
+    assert "endless" in closed
