@@ -6,8 +6,9 @@ the citation grammar, and attribution of uncited answers.
 Same index, questions, model and retrieval for every configuration:
 - `none, no attribution`: the model's own [n] citations; an answer citing nothing lists
   every retrieved block;
-- `none, attribution` (the default): an answer citing nothing has each sentence attributed
-  to the block holding most of its words (scored on the same generations as the first);
+- `none, attribution` (`citation_attribution = true`): an answer citing nothing has each
+  sentence attributed to the block holding most of its words (scored on the same
+  generations as the first);
 - `citations grammar`: llama.cpp constrained decoding makes every sentence end with [n].
 
 For each: the share of answers with a cited (or attributed) source, "I do not know"
@@ -26,12 +27,14 @@ import time
 from evals.metrics import page_of
 from evals.retrieval import load_dataset
 from rag import Assistant, Config
+from rag.assistant import _DO_NOT_KNOW
 from rag.attribution import attribute
 
 def _attributed(answer):
-    """The sources the default (attribution on) lists for an answer made with it off: the
-    same generation, so both are scored on one run of the model."""
-    if any(s.cited for s in answer.sources):
+    """The sources `citation_attribution = true` lists for an answer made with it off: the
+    same generation, so both are scored on one run of the model (the same skips as the
+    assistant: model citations, errors, "I do not know")."""
+    if any(s.cited for s in answer.sources) or answer.error or _DO_NOT_KNOW.search(answer.text):
         return answer.sources
     support = attribute(answer.text, {s.n: s.text for s in answer.retrieved}).support
     return [s for s in answer.retrieved if s.n in support] or answer.retrieved

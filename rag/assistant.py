@@ -29,7 +29,7 @@ from rag.types import Answer, Source, Usage
 
 log = logging.getLogger(__name__)
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-_DO_NOT_KNOW = re.compile(r"\b(?:do not|don't|cannot|can't) (?:know|find|answer)\b", re.IGNORECASE)
+_DO_NOT_KNOW = re.compile(r"\b(?:do not|don['’]t|cannot|can['’]t) (?:know|find|answer)\b", re.IGNORECASE)
 
 
 def cited_numbers(text: str, available: int) -> list[int]:
@@ -119,6 +119,7 @@ class Assistant:
     def warm_up(self) -> "Assistant":
         """Load the embedding model and the LLM now instead of on the first question."""
         self.embedder.warm_up()
+        self.embedder.embed_query("warm up")  # a backend may embed questions with its own model
         self.llm.warm_up()
         return self
 
@@ -316,22 +317,29 @@ class Assistant:
             options["grammar"] = citation_grammar(len(context_sources))
         generation = llm.stream(messages, max_tokens=self.config.llm_max_tokens,
                                 temperature=self.config.llm_temperature, **options)
+        sent = 0  # characters of the answer already streamed
         try:
             for item in generation:
                 if isinstance(item, Completion):
                     completion = item
                     continue
                 pieces.append(item)
-                if guard.leaks("".join(pieces)):  # it is repeating its instructions: stop here
+                so_far = "".join(pieces)
+                if guard.leaks(so_far):  # it is repeating its instructions: stop here
                     withheld = True
                     break
-                yield item
+                ready = len(so_far) - guard.held_back(so_far)  # words that may begin such a run wait
+                if ready > sent:
+                    yield so_far[sent:ready]
+                    sent = ready
         except LLMError as exc:
             error = str(exc)
         finally:
             close = getattr(generation, "close", None)
             if close is not None:
                 close()  # frees the local model at once when stopped early
+        if not withheld and sent < len("".join(pieces)):
+            yield "".join(pieces)[sent:]
         latency["llm"] = _ms(llm_started)
         latency["total"] = _ms(started)
 

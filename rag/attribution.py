@@ -25,7 +25,7 @@ from rag.corrections import content_stems
 # The end of a sentence: ., ! or ? (with closing quotes or brackets) before white space, or a
 # line break. The separators are kept so that the text can be rebuilt exactly.
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+|\n+")
-_TRAILING = re.compile(r"([.!?:;,]*[\"')\]]?)\s*$")
+_TRAILING = re.compile(r"([.!?:;,]+[\"']?)\s*$")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ depend on how well a small model behaves:
   prompt: chat-template control tokens (which llama.cpp would otherwise parse as real
   turns) and lines posing as excerpt headers.
 - `LeakGuard` stops an answer at the first run of `LEAK_WORDS` consecutive words of the
-  system prompt, so the instructions are never echoed, streamed or not.
+  system prompt, so the instructions are never echoed, streamed or not. While streaming,
+  the trailing words that could begin such a run are held back (`held_back`), so not even
+  the first words of a withheld run reach the client; ordinary text is not delayed.
 
 Citations need no guard here: only numbers of blocks actually given are parsed back
 (`rag.assistant.cited_numbers`).
@@ -43,9 +45,32 @@ class LeakGuard:
     def __init__(self, secrets: list[str], words: int = LEAK_WORDS):
         self.n = words
         self.grams: set[tuple[str, ...]] = set()
+        # every run of fewer words: its first words -> the words that follow them
+        self._next: dict[tuple[str, ...], set[str]] = {}
         for secret in secrets:
             w = _words(secret)
             self.grams.update(tuple(w[i:i + words]) for i in range(len(w) - words + 1))
+            for i in range(len(w)):
+                for k in range(min(words - 1, len(w) - i)):
+                    self._next.setdefault(tuple(w[i:i + k]), set()).add(w[i + k])
+
+    def held_back(self, text: str) -> int:
+        """How many characters at the end of `text` to hold back while streaming: the
+        trailing words that could be the start of a run of the secrets (the last word may
+        still be growing, so it counts when it is the beginning of the next secret word)."""
+        if not self.grams:
+            return 0
+        spans = [(m.start(), m.group()) for m in _WORD.finditer(text.lower())]
+        if not spans:
+            return 0
+        growing = text[-1:].isalnum()
+        words = [w for _, w in spans]
+        for k in range(min(self.n - 1, len(words)), 0, -1):
+            head, last = tuple(words[-k:-1]), words[-1]
+            following = self._next.get(head, ())
+            if last in following or (growing and any(f.startswith(last) for f in following)):
+                return len(text) - spans[-k][0]
+        return 0
 
     def leaks(self, text: str) -> bool:
         if not self.grams:

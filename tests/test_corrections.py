@@ -204,3 +204,20 @@ def test_the_same_words_in_the_same_order_are_the_same_question():
     assert not same_words("When does the autoscaler run?", "Why does the autoscaler run?")
     assert not same_words("How do I serve multiple models behind one endpoint?",
                           "How do I serve one model behind multiple endpoints?")
+    assert not same_words("How do I make a stateful actor?", "How do I make a stateless actor?")
+    assert not same_words("How do I transform a dataset?", "How do I transfer a dataset?")
+    assert same_words("How many trials run?", "how many trial runs")  # inflections only
+    assert not same_words("Как установить?", "Как удалить?") and not same_words("What is this?", "What is that?")
+
+
+def test_calibration_says_when_no_matcher_fits_and_never_crosses_linked_questions():
+    import numpy as np
+
+    from rag.corrections import unrelated_pairs
+
+    chain = [{"a": "x", "b": "y", "match": True}, {"a": "y", "b": "z", "match": True}, {"a": "z", "b": "w", "match": True}]
+    assert unrelated_pairs(chain, 10) == []  # x-y-z-w are one question asked four ways
+    pairs = [{"a": f"q{i}", "b": f"p{i}", "match": i % 2 == 0} for i in range(6)]
+    with pytest.raises(ValueError, match="no matcher"):  # a near miss is the most similar pair of all
+        calibrate(pairs, lambda a, b: np.array([1.0 if (x, y) == ("q1", "p1") else 0.5 for x, y in zip(a, b)]),
+                  max_false_rate=0.0, max_unrelated_rate=0.0, embed=None, unrelated=0)

@@ -80,8 +80,20 @@ def test_worst_case_replies_keep_the_invariants(tmp_path, reply):
         answer = assistant.ask(question)
         check_invariants(answer, llm.calls[-1][-1]["content"])
         assert not LeakGuard([SYSTEM]).leaks(streamed)  # not even while streaming
+        if LeakGuard([SYSTEM]).leaks(reply):  # nor the first words of the run that was stopped
+            run = " ".join(reply.split()[-LEAK_WORDS:]) if reply.startswith("Sure.") else reply
+            assert run.split()[0] not in streamed.split()
     if LeakGuard([SYSTEM]).leaks(reply):
         assert answer.text == WITHHELD
+
+
+def test_held_back_waits_only_for_words_that_could_begin_a_leak():
+    guard = LeakGuard(["Answer only from the excerpts below and cite them by number"])
+    assert guard.held_back("The glacier backend retries uploads.") == 0  # ordinary text flows
+    assert guard.held_back("Sure. Answer only from the") == len("Answer only from the")
+    assert guard.held_back("Sure. Answer only fr") == len("Answer only fr")  # a word still growing
+    assert guard.held_back("Sure. Answer only fries") == 0
+    assert LeakGuard([]).held_back("anything") == 0
 
 
 def test_question_and_history_are_neutralized_too(tmp_path):
