@@ -16,8 +16,8 @@ def test_minilm_vectors_are_normalized_float32_and_meaningful(minilm):
     assert v.dtype == np.float32 and v.shape == (3, 384)
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     assert v[0] @ v[1] > v[0] @ v[2] + 0.2
-    q = minilm.embed_query("How do I upgrade the tool?")
-    assert np.allclose(q, v[0], atol=1e-5)
+    q = minilm.embed_query("How do I upgrade the tool?")  # on a CPU: fp32 for questions, int8 for documents
+    assert np.isclose(np.linalg.norm(q), 1.0, atol=1e-5) and float(q @ v[0]) > 0.995
 
 
 def test_minilm_token_limits(minilm):
