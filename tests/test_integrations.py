@@ -91,9 +91,11 @@ def test_runnable_answers_a_string_or_a_dict_like_answer_to_dict(index):
 
 def test_runnable_streams_text_pieces_that_add_up_to_the_answer(index):
     runnable = lc.AssistantRunnable(make_assistant(index))
-    assert list(runnable.pick("answer").stream("upgrade wombat")) == ["Run", " self-update", " [1]."]
+    # pieces as the model streams them (a word that could begin a prompt leak may wait for the next)
+    text_pieces = list(runnable.pick("answer").stream("upgrade wombat"))
+    assert len(text_pieces) >= 3 and "".join(text_pieces) == "Run self-update [1]."
     pieces = list(runnable.stream("upgrade wombat"))
-    assert pieces[:3] == [{"answer": "Run"}, {"answer": " self-update"}, {"answer": " [1]."}]
+    assert [p["answer"] for p in pieces if set(p) == {"answer"}] == text_pieces
     total = pieces[0]
     for piece in pieces[1:]:
         total = total + piece
