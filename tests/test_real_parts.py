@@ -86,6 +86,25 @@ def test_the_local_model_always_cites_under_the_citation_grammar(docs, ray_local
         assert answer.sources and all(s.cited for s in answer.sources)
 
 
+def test_attribution_lists_only_blocks_that_hold_an_answer_sentence(docs, ray_local, smollm):
+    """With citation_attribution, an answer SmolLM2 did not cite lists as sources only blocks
+    holding 60% of the content words of one of its sentences; nothing else is invented."""
+    from rag.attribution import split_sentences
+    from rag.corrections import content_stems
+
+    assistant = Assistant(Config(index="idx", llm_max_tokens=120, citation_attribution=True), llm=smollm)
+    assistant.ingest(["docs"])
+    for question in ("How do I upgrade Wombat?", "How many times are glacier uploads retried?",
+                     "What licence does Wombat use?"):
+        answer = assistant.ask(question)
+        given = {(s.n, s.path) for s in answer.retrieved}
+        assert {(s.n, s.path) for s in answer.sources} <= given
+        for source in (s for s in answer.sources if s.attributed):
+            block = content_stems(source.text)
+            assert any(len(w := content_stems(part)) >= 4 and len(w & block) / len(w) >= 0.6
+                       for part in split_sentences(answer.text)), (answer.text, source.text)
+
+
 def test_judge_plumbing_with_the_bundled_model(smollm):
     """SmolLM2-135M is too weak to judge; this only shows the real model's replies are handled."""
     from evals.judges import faithfulness, pairwise, quality

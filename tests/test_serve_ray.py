@@ -37,7 +37,7 @@ def served(tmp_path_factory):
     work = tmp_path_factory.mktemp("serve")
     index = str(work / "idx")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "RAG_LLM_MAX_TOKENS": "48",
-           "RAG_SERVE_ADMIN_TOKEN": TOKEN, "RAG_SERVE_RATE_LIMIT": "0"}
+           "RAG_SERVE_ADMIN_TOKEN": TOKEN, "RAG_SERVE_RATE_LIMIT": "0", "RAG_SERVE_HEARTBEAT_S": "0.5"}
     subprocess.run([RAG, "ingest", str(FIXTURES / "docs"), "--index", index, "--source-url", SOURCE_URL],
                    check=True, capture_output=True, env=env, cwd=work, timeout=600)
     port = free_port()
@@ -90,6 +90,21 @@ def test_stream_sends_text_as_it_is_generated(served):
     final = json.loads(blocks[-1].split("data: ", 1)[1])
     deltas = "".join(json.loads(b.split("data: ", 1)[1])["text"] for b in blocks[:-1])
     assert deltas == final["answer"] and final["sources"]
+
+
+def test_a_stream_queued_behind_another_keeps_alive(served):
+    """The local model answers one request at a time: the second stream waits, and says so
+    with SSE comments every serve_heartbeat_s instead of going silent."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def stream(question):
+        with httpx.stream("POST", served["url"] + "/v1/ask/stream", json={"question": question}, timeout=300) as r:
+            return "".join(r.iter_text())
+
+    with ThreadPoolExecutor(2) as pool:
+        raw = list(pool.map(stream, ["How do I upgrade Wombat?", "How many times are glacier uploads retried?"]))
+    assert any(": keep-alive" in text.split("event: delta", 1)[0] for text in raw)
+    assert all("event: answer" in text for text in raw)
 
 
 def test_follow_up_is_rewritten_and_keeps_clean_sources(served):
