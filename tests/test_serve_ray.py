@@ -214,7 +214,7 @@ def test_serve_runs_without_a_network(served, tmp_path):
         pytest.skip("needs root and unshare for a network namespace")
     port = free_port()
     script = (f'{RAG} serve --index "{served["index"]}" --port {port} > "{tmp_path}/serve.log" 2>&1 & pid=$!; '
-              f'for i in $(seq 1 120); do sleep 1; curl -s localhost:{port}/healthz > /dev/null && break; done; '
+              f'for i in $(seq 1 120); do sleep 1; curl -sf localhost:{port}/healthz > /dev/null && break; done; '
               f'curl -s -m 120 localhost:{port}/v1/ask -H "content-type: application/json" '
               f'-d \'{{"question": "How do I upgrade Wombat?"}}\' > "{tmp_path}/answer.json"; '
               f'kill -TERM $pid; for i in $(seq 1 40); do kill -0 $pid 2>/dev/null || break; sleep 0.5; done; '
