@@ -44,6 +44,15 @@ class Correction:
     active: bool = True
     review: str | None = None  # why a human should look at it again (a cited file changed)
     model: str = ""  # the embedding model of its question vector
+    # A question a human linked to another correction: `same_as` (it asks what that one
+    # answers: its answer applies) or `not_same_as` (it asks something else: that one must
+    # not apply to it). Such a link has no answer of its own.
+    same_as: str | None = None
+    not_same_as: str | None = None
+
+    @property
+    def linked_to(self) -> str | None:
+        return self.same_as or self.not_same_as
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,7 +86,8 @@ class Feedback:
 _ANSWER_FIELDS = ["id", "question", "answer", "sources", "model", "prompt", "correction_id", "error", "created_at",
                   "conversation_id", "turn"]
 _FIELDS = ["id", "question", "answer", "author", "reason", "replaces_answer_id", "bad_answer", "sources",
-           "created_at", "active", "review", "model"]
+           "created_at", "active", "review", "model", "same_as", "not_same_as"]
+_LINKS = ("same_as", "not_same_as")  # columns added after the first release
 
 
 class CorrectionStore(ABC):
@@ -159,7 +169,8 @@ class SqliteCorrectionStore(CorrectionStore):
         """CREATE TABLE IF NOT EXISTS corrections (
             id TEXT PRIMARY KEY, question TEXT NOT NULL, answer TEXT NOT NULL, author TEXT, reason TEXT,
             replaces_answer_id TEXT, bad_answer TEXT, sources TEXT NOT NULL, created_at TEXT NOT NULL,
-            active INTEGER NOT NULL, review TEXT, model TEXT NOT NULL, embedding BLOB NOT NULL)""",
+            active INTEGER NOT NULL, review TEXT, model TEXT NOT NULL, embedding BLOB NOT NULL, same_as TEXT,
+            not_same_as TEXT)""",
         """CREATE TABLE IF NOT EXISTS answers (
             id TEXT PRIMARY KEY, question TEXT NOT NULL, answer TEXT NOT NULL, sources TEXT NOT NULL,
             model TEXT, prompt TEXT, correction_id TEXT, error TEXT, created_at TEXT NOT NULL,
@@ -191,6 +202,10 @@ class SqliteCorrectionStore(CorrectionStore):
                 conn.execute("ALTER TABLE answers ADD COLUMN conversation_id TEXT")
                 conn.execute("ALTER TABLE answers ADD COLUMN turn INTEGER NOT NULL DEFAULT 0")
             conn.execute("CREATE INDEX IF NOT EXISTS answers_conversation ON answers (conversation_id, turn)")
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(corrections)")}
+            for column in _LINKS:  # written before linked questions existed
+                if column not in columns:
+                    conn.execute(f"ALTER TABLE corrections ADD COLUMN {column} TEXT")
             self._conn = conn
         return self._conn
 
@@ -215,10 +230,10 @@ class SqliteCorrectionStore(CorrectionStore):
     def add(self, correction, embedding):
         vector = np.asarray(embedding, dtype=np.float32)
         c = correction
+        values = {**c.to_dict(), "sources": json.dumps(c.sources), "active": int(c.active)}
         self._write(
             f"INSERT INTO corrections ({', '.join(_FIELDS)}, embedding) VALUES ({', '.join('?' * (len(_FIELDS) + 1))})",
-            (c.id, c.question, c.answer, c.author, c.reason, c.replaces_answer_id, c.bad_answer, json.dumps(c.sources),
-             c.created_at, int(c.active), c.review, c.model, vector.tobytes()),
+            (*(values[f] for f in _FIELDS), vector.tobytes()),
             corrections=True,
         )
         return c.id
@@ -314,7 +329,10 @@ class PgCorrectionStore(CorrectionStore):
                     conn.execute(f"""CREATE TABLE IF NOT EXISTS {s}.corrections (
                         id text PRIMARY KEY, question text NOT NULL, answer text NOT NULL, author text, reason text,
                         replaces_answer_id text, bad_answer text, sources jsonb NOT NULL, created_at text NOT NULL,
-                        active boolean NOT NULL, review text, model text NOT NULL, embedding vector NOT NULL)""")
+                        active boolean NOT NULL, review text, model text NOT NULL, embedding vector NOT NULL,
+                        same_as text, not_same_as text)""")
+                    for column in _LINKS:  # tables written before linked questions existed
+                        conn.execute(f"ALTER TABLE {s}.corrections ADD COLUMN IF NOT EXISTS {column} text")
                     conn.execute(f"""CREATE TABLE IF NOT EXISTS {s}.answers (
                         id text PRIMARY KEY, question text NOT NULL, answer text NOT NULL, sources jsonb NOT NULL,
                         model text, prompt text, correction_id text, error text, created_at text NOT NULL,
@@ -334,11 +352,11 @@ class PgCorrectionStore(CorrectionStore):
         from psycopg.types.json import Jsonb
 
         c = correction
+        values = {**c.to_dict(), "sources": Jsonb(c.sources)}
         with self._conn() as conn:
             conn.execute(
                 f"INSERT INTO {self.schema}.corrections ({', '.join(_FIELDS)}, embedding) VALUES ({', '.join(['%s'] * (len(_FIELDS) + 1))})",
-                (c.id, c.question, c.answer, c.author, c.reason, c.replaces_answer_id, c.bad_answer, Jsonb(c.sources),
-                 c.created_at, c.active, c.review, c.model, np.asarray(embedding, dtype=np.float32)),
+                (*(values[f] for f in _FIELDS), np.asarray(embedding, dtype=np.float32)),
             )
         return c.id
 

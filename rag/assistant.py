@@ -166,13 +166,26 @@ class Assistant:
         judge = self._judge if self.config.corrections_judge == "llm" else None
         matcher = self.matcher
         model = canonical_name(self.config.embedding_model)
-        for correction, similarity in self.corrections.nearest(vector, 3):
-            if correction is None or not correction.active or correction.model != model:
+        decided = set()
+        # Questions people linked to a correction count as its own: of the correction's
+        # questions that match, the nearest decides. A `same_as` link applies it, a
+        # `not_same_as` link keeps it from applying (a near miss a human has seen).
+        for candidate, similarity in self.corrections.nearest(vector, 5):
+            if candidate is None or not candidate.active or candidate.model != model:
                 continue  # removed or disabled since the nearest-neighbour view was built
-            matched, why = matcher.decide(correction.question, question, similarity, judge,
+            target = candidate.linked_to or candidate.id
+            if target in decided:
+                continue
+            matched, why = matcher.decide(candidate.question, question, similarity, judge,
                                           self.embedder.embed_queries)
-            if matched:
-                return correction, similarity, why
+            if not matched:
+                continue
+            decided.add(target)
+            if candidate.not_same_as:
+                continue
+            correction = self.corrections.get(target) if candidate.same_as else candidate
+            if correction is not None and correction.active:
+                return correction, similarity, why + (f", as linked question {candidate.id}" if candidate.same_as else "")
         return None
 
     def _judge(self, a: str, b: str) -> bool:
@@ -180,9 +193,19 @@ class Assistant:
         reply = self.llm_for("judge").complete(prompt.render(a=a, b=b), max_tokens=4).text.strip().upper()
         return reply.startswith("SAME")
 
-    def correct(self, answer: str, *, answer_id: str | None = None, question: str | None = None,
-                reason: str | None = None, author: str = "unknown", sources: list[str] | None = None) -> Correction:
-        """Record a human correction for a logged answer (by id) or for a question."""
+    def correct(self, answer: str | None = None, *, answer_id: str | None = None, question: str | None = None,
+                reason: str | None = None, author: str = "unknown", sources: list[str] | None = None,
+                same_as: str | None = None, not_same_as: str | None = None) -> Correction:
+        """Record a human correction for a logged answer (by id) or for a question.
+
+        With `same_as=ID` instead of an answer, the question asks what correction ID answers
+        (a paraphrase its matcher missed): ID's answer now applies to it and to its own
+        paraphrases. With `not_same_as=ID`, it asks something else (ID was applied wrongly):
+        ID no longer applies to it, nor to its paraphrases."""
+        if same_as or not_same_as:
+            return self._link(answer, answer_id, question, reason, author, same_as, not_same_as)
+        if answer is None:
+            raise RagError("A correction needs the corrected answer (or same_as / not_same_as a correction).")
         bad_answer = None
         if answer_id is not None:
             record = self.corrections.get_answer(answer_id)
@@ -201,6 +224,33 @@ class Assistant:
         )
         self.corrections.add(correction, self.embedder.embed_query(question))
         return correction
+
+    def _link(self, answer, answer_id, question, reason, author, same_as, not_same_as) -> Correction:
+        if same_as and not_same_as:
+            raise RagError("A question is linked same_as or not_same_as a correction, not both.")
+        if answer is not None:
+            raise RagError("A linked question takes its answer from the correction it is linked to; give no answer.")
+        target_id = same_as or not_same_as
+        target = self.corrections.get(target_id)
+        if target is not None and target.same_as:  # a paraphrase of a paraphrase: link to the correction
+            target = self.corrections.get(target.same_as)
+        if target is None or target.not_same_as:
+            raise RagError(f"No correction {target_id!r} with an answer in the index at {self.index.location}.")
+        bad_answer = None
+        if answer_id is not None:
+            record = self.corrections.get_answer(answer_id)
+            if record is None:
+                raise RagError(f"No logged answer with id {answer_id!r} in the index at {self.index.location}.")
+            question, bad_answer = question or record.question, record.answer
+        if not question:
+            raise RagError("A linked question needs the question (or the id of a logged answer).")
+        link = Correction(
+            question=question, answer="", author=author, reason=reason, replaces_answer_id=answer_id,
+            bad_answer=bad_answer, model=canonical_name(self.config.embedding_model),
+            same_as=target.id if same_as else None, not_same_as=target.id if not_same_as else None,
+        )
+        self.corrections.add(link, self.embedder.embed_query(question))
+        return link
 
     def feedback(self, answer_id: str, good: bool, comment: str | None = None) -> None:
         """Record a thumbs up or down (and a comment) on a logged answer."""

@@ -76,16 +76,22 @@ def differing_words(a: str, b: str) -> tuple[list[str], list[str]]:
 
 _ASKS = {"how", "what", "when", "where", "which", "who", "why", "can", "could", "should", "would", "will",
          "do", "does", "did", "is", "are", "was", "were"}
+# Stopwords that still change a question: direction, place and logic ("copy files from S3"
+# is not "copy files to S3", "on Kubernetes and on VMs" is not "on Kubernetes or on VMs").
+_RELATIONS = {"about", "and", "as", "at", "by", "for", "from", "if", "in", "into", "of", "on", "or", "then", "to",
+              "with"}
 
 
 def same_words(a: str, b: str) -> bool:
-    """The same content words (by stem) in the same order, and the same question words: the
-    same question, however it is cased or punctuated ("When does it run?" is not "Why does
-    it run?", and "multiple models behind one endpoint" is not "one model behind multiple
-    endpoints"). Questions with no content words at all are never the same by this rule."""
-    stems = [[stem(w) for w in content_words(q)] for q in (a, b)]
-    asks = [{w for w in _WORD.findall(q.lower()) if w in _ASKS} for q in (a, b)]
-    return bool(stems[0]) and stems[0] == stems[1] and asks[0] == asks[1]
+    """The same content words (by stem) and relation words in the same order, and the same
+    question words: the same question, however it is cased or punctuated ("When does it
+    run?" is not "Why does it run?", "multiple models behind one endpoint" is not "one
+    model behind multiple endpoints", "from S3" is not "to S3"). Questions with no content
+    words at all are never the same by this rule."""
+    words = [_WORD.findall(q.lower()) for q in (a, b)]
+    kept = [[stem(w) for w in ws if w not in STOPWORDS or w in _RELATIONS] for ws in words]
+    asks = [{w for w in ws if w in _ASKS} for ws in words]
+    return bool(content_words(a)) and kept[0] == kept[1] and asks[0] == asks[1]
 
 
 def _without(text: str, words: list[str]) -> str:

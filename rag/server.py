@@ -132,8 +132,10 @@ class FeedbackRequest(BaseModel):
 
 class CorrectionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    answer: str = Field(min_length=1, max_length=20_000)
+    answer: str | None = Field(None, min_length=1, max_length=20_000)
     answer_id: str | None = Field(None, pattern=ID_PATTERN)
+    same_as: str | None = Field(None, pattern=ID_PATTERN)  # instead of an answer: a paraphrase it missed
+    not_same_as: str | None = Field(None, pattern=ID_PATTERN)  # instead of an answer: it was applied wrongly
     question: str | None = Field(None, max_length=4000)
     reason: str | None = Field(None, max_length=4000)
     author: str = Field("api", max_length=200)
@@ -479,7 +481,8 @@ def create_app(state: ServerState):
         try:
             correction = assistant.correct(_clean(body.answer), answer_id=body.answer_id,
                                            question=_clean(body.question), reason=_clean(body.reason),
-                                           author=_clean(body.author), sources=body.sources)
+                                           author=_clean(body.author), sources=body.sources,
+                                           same_as=body.same_as, not_same_as=body.not_same_as)
         except RagError as exc:
             raise HTTPException(400, str(exc)) from None
         return correction.to_dict()

@@ -21,6 +21,15 @@ class CorrectionStoreContract:
         store.update(c.id, active=True)
         assert store.remove(c.id) and store.get(c.id) is None and not store.remove(c.id)
 
+    def test_linked_questions_round_trip(self, store):
+        c = Correction("How do I upgrade?", "Run wombat self-update.", model="m")
+        same = Correction("What's the way to update it?", "", same_as=c.id, model="m")
+        other = Correction("How do I uninstall?", "", not_same_as=c.id, model="m")
+        for x in (c, same, other):
+            store.add(x, E.embed_query(x.question))
+        assert [store.get(x.id).to_dict() for x in (c, same, other)] == [x.to_dict() for x in (c, same, other)]
+        assert [store.get(x.id).linked_to for x in (c, same, other)] == [None, c.id, c.id]
+
     def test_nearest_orders_by_similarity(self, store):
         for q in ("upgrade wombat now", "delete all photos", "upgrade wombat carefully"):
             store.add(Correction(q, "x", model="fake-hash"), E.embed_query(q))

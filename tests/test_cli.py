@@ -98,12 +98,21 @@ def test_feedback_and_corrections_close_the_loop(docs):
     assert [(f["answer_id"], f["good"], f["comment"]) for f in listed] == [(bad["id"], False, "wrong licence")]
 
     cid = as_json(rag("correct", bad["id"], "--answer", "Wombat uses the Apache License 2.0.", "--reason", "test",
-                      "--author", "ana", "--json"))["id"]
+                      "--author", "ana", "--source", "docs/faq.html", "--json"))["id"]
     fixed = as_json(rag("ask", "what licence does wombat use", "--json"))
     assert fixed["answer"] == "Wombat uses the Apache License 2.0."
     c = fixed["correction"]
     assert (c["id"], c["mode"], c["author"]) == (cid, "verbatim", "ana") and c["similarity"] > 0.9 and c["created_at"]
     assert as_json(rag("ask", "How do I build every thumbnail?", "--json"))["correction"] is None
+    # a paraphrase the matcher misses, linked by a reviewer: it and its own rewordings get the correction
+    missed = as_json(rag("ask", "Is Wombat open source?", "--json"))
+    assert missed["correction"] is None
+    rag("correct", missed["id"], "--same-as", cid, "--author", "bo")
+    linked = as_json(rag("ask", "is wombat open source", "--json"))
+    assert linked["correction"]["id"] == cid and linked["answer"] == "Wombat uses the Apache License 2.0."
+    pairs = [json.loads(line) for line in rag("corrections", "pairs").stdout.splitlines()]
+    assert pairs == [{"a": "What licence does Wombat use?", "b": missed["question"], "match": True,
+                      "link": pairs[0]["link"]}]
 
     (docs / "faq.html").write_text("<h1>FAQ</h1><p>Wombat is now MIT licensed.</p>")
     rag("ingest", "docs", "--json")
@@ -114,6 +123,6 @@ def test_feedback_and_corrections_close_the_loop(docs):
     rag("ingest", "docs", "--index", "other", "--json")
     imported = subprocess.run(OFFLINE + [RAG, "corrections", "import", "-", "--index", "other", "--json"], input=exported,
                               capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    assert json.loads(imported.stdout) == {"imported": 1}
+    assert json.loads(imported.stdout) == {"imported": 2}  # the correction and its linked question
     rag("corrections", "disable", cid)
     assert as_json(rag("ask", "what licence does wombat use", "--json"))["correction"] is None

@@ -125,6 +125,53 @@ def test_guide_mode_gives_the_correction_to_the_model_as_source_one(assistant):
     assert answer.correction["mode"] == "guide" and answer.sources[0].path == f"correction:{c.id}"
 
 
+def test_linked_questions_extend_a_correction_and_rule_it_out(assistant):
+    """A paraphrase the matcher missed, linked same_as, gets the correction (and keeps getting
+    its current answer); a question it was wrongly applied to, linked not_same_as, no longer
+    does; links follow their correction when it is disabled or removed."""
+    from click.testing import CliRunner
+
+    from rag.cli import cli
+
+    c = assistant.correct("Run wombat self-update.", question="how do I upgrade wombat", author="ana")
+    missed = assistant.ask("what is the procedure to bring wombat to its newest release")
+    assert missed.correction is None
+    link = assistant.correct(answer_id=missed.id, same_as=c.id, author="bo")
+    assert (link.same_as, link.question, link.bad_answer) == (c.id, missed.question, "Use apt-get [1].")
+    held = assistant.ask("What is the procedure to bring Wombat to its newest release?")
+    assert held.correction["id"] == c.id and held.text == "Run wombat self-update."
+    assert assistant.correct(question="bring wombat to the newest release, how?", same_as=link.id).same_as == c.id
+
+    assistant.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.0, "weights": [0.0] * 6})
+    wrong = assistant.ask("how do I uninstall wombat")  # a matcher that takes anything overrides it
+    assert wrong.correction["id"] == c.id
+    ruled = assistant.correct(answer_id=wrong.id, not_same_as=c.id)
+    assert assistant.ask("How do I uninstall Wombat?").correction is None
+    assert assistant.ask("how do I upgrade wombat").correction["id"] == c.id
+
+    with pytest.raises(RagError, match="takes its answer"):
+        assistant.correct("x", question="q", same_as=c.id)
+    with pytest.raises(RagError, match="with an answer"):
+        assistant.correct(question="q", same_as=ruled.id)
+    with pytest.raises(RagError, match="No correction 'nope'"):
+        assistant.correct(question="q", not_same_as="nope")
+
+    index = str(assistant.index.location)
+    out = CliRunner().invoke(cli, ["corrections", "pairs", "--index", index]).stdout
+    pairs = [__import__("json").loads(line) for line in out.splitlines()]
+    assert {(p["b"], p["match"]) for p in pairs} == {(missed.question, True), ("bring wombat to the newest release, how?", True),
+                                                      (wrong.question, False)}
+    assert {p["a"] for p in pairs} == {c.question}
+    listed = CliRunner().invoke(cli, ["corrections", "list", "--index", index]).stdout
+    assert f"[same as {c.id}]" in listed and f"[not same as {c.id}]" in listed
+
+    assistant.corrections.update(c.id, active=False)
+    assert assistant.ask("What is the procedure to bring Wombat to its newest release?").correction is None
+    assistant.corrections.update(c.id, active=True)
+    assert CliRunner().invoke(cli, ["corrections", "rm", c.id, "--index", index]).exit_code == 0
+    assert assistant.corrections.list() == []
+
+
 def test_feedback_and_correction_need_a_known_answer(assistant):
     with pytest.raises(RagError, match="No logged answer"):
         assistant.feedback("nope", good=False)
@@ -132,6 +179,8 @@ def test_feedback_and_correction_need_a_known_answer(assistant):
         assistant.correct("x", answer_id="nope")
     with pytest.raises(RagError, match="needs a question"):
         assistant.correct("x")
+    with pytest.raises(RagError, match="needs the corrected answer"):
+        assistant.correct(question="q")
 
 
 @pytest.mark.integration
@@ -179,6 +228,28 @@ def test_answer_logs_from_before_conversations_are_migrated(tmp_path):
     assert [r.id for r in store.conversation("c")] == ["new"]
 
 
+def test_corrections_from_before_linked_questions_are_migrated(tmp_path):
+    import sqlite3
+
+    import numpy as np
+
+    from indexes.corrections import Correction, SqliteCorrectionStore
+
+    conn = sqlite3.connect(tmp_path / "corrections.sqlite")
+    conn.execute("""CREATE TABLE corrections (id TEXT PRIMARY KEY, question TEXT NOT NULL, answer TEXT NOT NULL,
+                    author TEXT, reason TEXT, replaces_answer_id TEXT, bad_answer TEXT, sources TEXT NOT NULL,
+                    created_at TEXT NOT NULL, active INTEGER NOT NULL, review TEXT, model TEXT NOT NULL,
+                    embedding BLOB NOT NULL)""")
+    conn.execute("INSERT INTO corrections VALUES ('old', 'q', 'a', 'ana', NULL, NULL, NULL, '[]', '2026-01-01', 1, NULL, "
+                 "'m', ?)", (np.ones(4, np.float32).tobytes(),))
+    conn.commit()
+    conn.close()
+    store = SqliteCorrectionStore(tmp_path)
+    assert store.get("old").answer == "a" and store.get("old").linked_to is None
+    store.add(Correction("q2", "", same_as="old", model="m"), np.ones(4, np.float32))
+    assert [c.same_as for c in store.list()] == [None, "old"]
+
+
 def test_a_correction_disabled_by_another_process_stops_matching_at_once(tmp_path):
     """Two stores on one file (two replicas, or a replica and `rag correct`): a change made
     through one is seen by the other on its next lookup."""
@@ -206,6 +277,10 @@ def test_the_same_words_in_the_same_order_are_the_same_question():
                           "How do I serve one model behind multiple endpoints?")
     assert not same_words("How do I make a stateful actor?", "How do I make a stateless actor?")
     assert not same_words("How do I transform a dataset?", "How do I transfer a dataset?")
+    # stopwords that carry direction or logic still count
+    assert not same_words("How do I copy files from S3?", "How do I copy files to S3?")
+    assert not same_words("Can I run it on Kubernetes and on VMs?", "Can I run it on Kubernetes or on VMs?")
+    assert same_words("How do I copy files to S3?", "how do I copy the files to S3")
     assert same_words("How many trials run?", "how many trial runs")  # inflections only
     assert not same_words("Как установить?", "Как удалить?") and not same_words("What is this?", "What is that?")
 

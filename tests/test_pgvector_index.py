@@ -85,6 +85,14 @@ def test_a_correction_holds_on_pgvector(pg_collection):
     c = assistant.correct("Run wombat self-update.", answer_id=bad.id, author="ana")
     fixed = assistant.ask("How do I upgrade Wombat?")
     assert fixed.text == "Run wombat self-update." and fixed.correction["id"] == c.id
-    assert assistant.ask("how do I delete photos").correction is None
+    missed = assistant.ask("how do I delete photos")
+    assert missed.correction is None
     assert [f.answer_id for f in assistant.corrections.list_feedback(bad_only=True)] == [bad.id]
+    # a question linked to the correction gets it; one linked as not the same keeps its own answer
+    assistant.correct(answer_id=missed.id, same_as=c.id)
+    assert assistant.ask("How do I delete photos?").correction["id"] == c.id
+    assistant.correct(question="How do I upgrade Wombat plugins?", not_same_as=c.id)
+    assistant.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.0, "weights": [0.0] * 6})
+    assert assistant.ask("how do I upgrade wombat plugins").correction is None
+    assert assistant.ask("how do I upgrade wombat").correction["id"] == c.id
     index.close()

@@ -111,9 +111,16 @@ def test_corrections_need_the_bearer_token_and_then_override_answers(index):
     fixed = client.post("/v1/ask", json={"question": "how to upgrade wombat"}).json()
     assert fixed["answer"] == "Use wombat upgrade --all." and fixed["correction"]["author"] == "ana"
     cid = made.json()["id"]
+    missed = client.post("/v1/ask", json={"question": "what is the procedure to bring wombat up to date"}).json()
+    assert missed["correction"] is None
+    link = client.post("/v1/corrections", headers=auth, json={"answer_id": missed["id"], "same_as": cid})
+    assert link.status_code == 201 and link.json()["same_as"] == cid
+    linked = client.post("/v1/ask", json={"question": "What is the procedure to bring Wombat up to date?"}).json()
+    assert linked["correction"]["id"] == cid and linked["answer"] == "Use wombat upgrade --all."
+    assert client.post("/v1/corrections", headers=auth, json={"question": "q"}).status_code == 400
     assert client.post(f"/v1/corrections/{cid}/disable", headers=auth).json()["active"] is False
     assert client.post("/v1/ask", json={"question": "how to upgrade wombat"}).json()["correction"] is None
-    assert [c["id"] for c in client.get("/v1/corrections", headers=auth).json()["corrections"]] == [cid]
+    assert [c["id"] for c in client.get("/v1/corrections", headers=auth).json()["corrections"]] == [cid, link.json()["id"]]
     assert client.post("/v1/corrections/nope/enable", headers=auth).status_code == 404
 
 

@@ -62,7 +62,11 @@ def feedback_list(ctx, bad_only, index, as_json):
 
 @cli.command()
 @click.argument("answer_id", required=False)
-@click.option("--answer", "text", required=True, help="The corrected answer.")
+@click.option("--answer", "text", default=None, help="The corrected answer.")
+@click.option("--same-as", default=None, metavar="CORRECTION_ID",
+              help="Instead of an answer: the question asks what that correction answers (a paraphrase it missed).")
+@click.option("--not-same-as", default=None, metavar="CORRECTION_ID",
+              help="Instead of an answer: the question asks something else; that correction must not apply to it.")
 @click.option("--question", default=None, help="The question (when not correcting a logged answer by id).")
 @click.option("--reason", default=None, help="Why the old answer was wrong.")
 @click.option("--author", default=None, help="Who corrects (default: $USER).")
@@ -70,26 +74,40 @@ def feedback_list(ctx, bad_only, index, as_json):
 @index_option
 @json_option
 @click.pass_context
-def correct(ctx, answer_id, text, question, reason, author, sources, index, as_json):
+def correct(ctx, answer_id, text, same_as, not_same_as, question, reason, author, sources, index, as_json):
     """Correct a bad answer: by its ANSWER_ID, or for --question. The correction then
-    answers that question, and the same question asked in other words."""
+    answers that question, and the same question asked in other words.
+
+    When a correction missed a paraphrase, link the question to it with --same-as ID; when
+    it was applied to a question it does not answer, with --not-same-as ID. Either holds for
+    that question and its own paraphrases; `rag corrections pairs` exports the links for
+    calibration."""
     import os
 
     if not answer_id and not question:
         raise click.UsageError("give the ANSWER_ID of a logged answer, or --question")
+    if sum(x is not None for x in (text, same_as, not_same_as)) != 1:
+        raise click.UsageError("give one of --answer, --same-as or --not-same-as")
     try:
         c = _assistant(ctx, index=index).correct(
             text, answer_id=answer_id, question=question, reason=reason,
             author=author or os.environ.get("USER") or "unknown", sources=list(sources) or None,
+            same_as=same_as, not_same_as=not_same_as,
         )
     except RagError as exc:
         _fail(exc, as_json)
-    _emit({"id": c.id}) if as_json else click.echo(f"Correction {c.id} recorded for: {c.question}")
+    if as_json:
+        _emit({"id": c.id})
+    elif c.linked_to:
+        relation = "the same question as" if c.same_as else "not the same question as"
+        click.echo(f"Linked {c.id}: {c.question!r} is {relation} correction {c.linked_to}")
+    else:
+        click.echo(f"Correction {c.id} recorded for: {c.question}")
 
 
 @cli.group()
 def corrections():
-    """Manage human corrections: list, show, disable, enable, rm, export, import, calibrate."""
+    """Manage human corrections: list, show, disable, enable, rm, export, import, pairs, calibrate."""
 
 
 @corrections.command(name="list")
@@ -108,6 +126,7 @@ def corrections_list(ctx, include_inactive, index, as_json):
         return
     for c in items:
         flags = ("" if c.active else " [disabled]") + (" [review]" if c.review else "")
+        flags += f" [same as {c.same_as}]" if c.same_as else (f" [not same as {c.not_same_as}]" if c.not_same_as else "")
         click.echo(f"{c.id}  {c.created_at[:10]}  {c.author}{flags}  {c.question}")
     if not items:
         click.echo("No corrections yet.")
@@ -156,8 +175,11 @@ def corrections_enable(ctx, correction_id, index, as_json):
 
 @_by_id("rm")
 def corrections_rm(ctx, correction_id, index, as_json):
-    """Delete a correction for good."""
-    _one(ctx, index, correction_id, as_json).remove(correction_id)
+    """Delete a correction for good, with the questions linked to it."""
+    store = _one(ctx, index, correction_id, as_json)
+    for linked in [c for c in store.list(True) if c.linked_to == correction_id]:
+        store.remove(linked.id)
+    store.remove(correction_id)
     _emit({"id": correction_id, "removed": True}) if as_json else click.echo(f"Removed {correction_id}.")
 
 
@@ -169,6 +191,22 @@ def corrections_export(ctx, file, index):
     """Write every correction as JSONL (to FILE, default stdout)."""
     for c in _assistant(ctx, index=index).corrections.list(True):
         file.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+
+
+@corrections.command(name="pairs")
+@click.argument("file", type=click.File("w"), default="-")
+@index_option
+@click.pass_context
+def corrections_pairs(ctx, file, index):
+    """Write the questions people linked to corrections as calibration pairs (JSONL, to FILE,
+    default stdout): --same-as links are paraphrases, --not-same-as links near misses. Add
+    them to a calibration set and run `rag corrections calibrate` on it."""
+    store = _assistant(ctx, index=index).corrections
+    for c in store.list(True):
+        target = store.get(c.linked_to) if c.linked_to else None
+        if target is not None:
+            pair = {"a": target.question, "b": c.question, "match": bool(c.same_as), "link": c.id}
+            file.write(json.dumps(pair, ensure_ascii=False) + "\n")
 
 
 @corrections.command(name="import")
