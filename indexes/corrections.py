@@ -106,7 +106,8 @@ class CorrectionStore(ABC):
     def update(self, correction_id: str, **changes: Any) -> bool: ...
 
     @abstractmethod
-    def remove(self, correction_id: str) -> bool: ...
+    def remove(self, correction_id: str) -> bool:
+        """Delete a correction and the questions linked to it."""
 
     @abstractmethod
     def nearest(self, vector: np.ndarray, n: int = 3) -> list[tuple[Correction, float]]:
@@ -205,15 +206,25 @@ class SqliteCorrectionStore(CorrectionStore):
             columns = {row[1] for row in conn.execute("PRAGMA table_info(corrections)")}
             for column in _LINKS:  # written before linked questions existed
                 if column not in columns:
-                    conn.execute(f"ALTER TABLE corrections ADD COLUMN {column} TEXT")
+                    try:
+                        conn.execute(f"ALTER TABLE corrections ADD COLUMN {column} TEXT")
+                    except sqlite3.OperationalError as exc:  # another replica added it first
+                        if "duplicate column" not in str(exc):
+                            raise
             self._conn = conn
         return self._conn
 
     def _read_only(self) -> sqlite3.Connection:
         """Read-only storage: the corrections as they are (immutable), or none; writes fail clearly."""
         if self.path.exists():
-            return sqlite3.connect(f"{self.path.as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None,
+            conn = sqlite3.connect(f"{self.path.as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None,
                                    check_same_thread=False)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(corrections)")}
+            missing = [c for c in _LINKS if c not in columns]
+            if columns and missing:  # written before linked questions existed: a view adds them (temp, in memory)
+                conn.execute("CREATE TEMP VIEW corrections AS SELECT *, "
+                             + ", ".join(f"NULL AS {c}" for c in missing) + " FROM main.corrections")
+            return conn
         conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         for statement in self.SCHEMA:
             conn.execute(statement)
@@ -255,7 +266,8 @@ class SqliteCorrectionStore(CorrectionStore):
         return self._write(f"UPDATE corrections SET {sets} WHERE id = ?", (*values, correction_id), corrections=True) > 0
 
     def remove(self, correction_id):
-        return self._write("DELETE FROM corrections WHERE id = ?", (correction_id,), corrections=True) > 0
+        sql = "DELETE FROM corrections WHERE id = ? OR same_as = ? OR not_same_as = ?"
+        return self._write(sql, (correction_id,) * 3, corrections=True) > 0
 
     def nearest(self, vector, n=3):
         with self._lock:
@@ -385,7 +397,8 @@ class PgCorrectionStore(CorrectionStore):
 
     def remove(self, correction_id):
         with self._conn() as conn:
-            return conn.execute(f"DELETE FROM {self.schema}.corrections WHERE id = %s", (correction_id,)).rowcount > 0
+            return conn.execute(f"DELETE FROM {self.schema}.corrections WHERE id = %s OR same_as = %s OR not_same_as = %s",
+                                (correction_id,) * 3).rowcount > 0
 
     def nearest(self, vector, n=3):
         with self._conn() as conn:

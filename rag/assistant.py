@@ -170,7 +170,7 @@ class Assistant:
         # Questions people linked to a correction count as its own: of the correction's
         # questions that match, the nearest decides. A `same_as` link applies it, a
         # `not_same_as` link keeps it from applying (a near miss a human has seen).
-        for candidate, similarity in self.corrections.nearest(vector, 5):
+        for candidate, similarity in self.corrections.nearest(vector, 8):
             if candidate is None or not candidate.active or candidate.model != model:
                 continue  # removed or disabled since the nearest-neighbour view was built
             target = candidate.linked_to or candidate.id
@@ -203,6 +203,8 @@ class Assistant:
         paraphrases. With `not_same_as=ID`, it asks something else (ID was applied wrongly):
         ID no longer applies to it, nor to its paraphrases."""
         if same_as or not_same_as:
+            if sources:
+                raise RagError("A linked question has no sources of its own; its correction's apply.")
             return self._link(answer, answer_id, question, reason, author, same_as, not_same_as)
         if answer is None:
             raise RagError("A correction needs the corrected answer (or same_as / not_same_as a correction).")

@@ -68,9 +68,9 @@ class Config(BaseModel):
     llm_temperature: float = Field(0.0, ge=0.0, le=2.0)
     llm_grammar: Literal["citations", "none"] = Field(
         "citations", description="citations: where the model supports grammars (the embedded llama.cpp model), it must "
-                                 "write sentences that each end with a citation [n], or say it does not know. Fixes the "
-                                 "format, not which block a weak model cites. none: the model writes freely (endpoints "
-                                 "always do).")
+                                 "write up to three sentences of at most 200 characters, no brackets or line breaks, "
+                                 "each ending with a citation [n], or say it does not know. Fixes the format, not which "
+                                 "block a weak model cites. none: the model writes freely (endpoints always do).")
     citation_attribution: bool = Field(
         False, description="When the model cites no block, list as sources the blocks that hold most of the words of an "
                            "answer sentence (marked attributed), instead of every retrieved block.")

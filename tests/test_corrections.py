@@ -155,6 +155,8 @@ def test_linked_questions_extend_a_correction_and_rule_it_out(assistant):
         assistant.correct(question="q", same_as=ruled.id)
     with pytest.raises(RagError, match="No correction 'nope'"):
         assistant.correct(question="q", not_same_as="nope")
+    with pytest.raises(RagError, match="no sources of its own"):
+        assistant.correct(question="q", same_as=c.id, sources=["docs/a.md"])
 
     index = str(assistant.index.location)
     out = CliRunner().invoke(cli, ["corrections", "pairs", "--index", index]).stdout
@@ -228,7 +230,7 @@ def test_answer_logs_from_before_conversations_are_migrated(tmp_path):
     assert [r.id for r in store.conversation("c")] == ["new"]
 
 
-def test_corrections_from_before_linked_questions_are_migrated(tmp_path):
+def test_corrections_from_before_linked_questions_are_migrated(tmp_path, monkeypatch):
     import sqlite3
 
     import numpy as np
@@ -244,6 +246,12 @@ def test_corrections_from_before_linked_questions_are_migrated(tmp_path):
                  "'m', ?)", (np.ones(4, np.float32).tobytes(),))
     conn.commit()
     conn.close()
+    with monkeypatch.context() as m:  # a read-only index directory: read as it is, never migrated
+        m.setattr("indexes.corrections.os.access", lambda *args: False)
+        read_only = SqliteCorrectionStore(tmp_path)
+        assert [c.id for c in read_only.list()] == ["old"] and read_only.get("old").same_as is None
+        assert [c.id for c, _ in read_only.nearest(np.ones(4, np.float32))] == ["old"]
+        read_only.close()
     store = SqliteCorrectionStore(tmp_path)
     assert store.get("old").answer == "a" and store.get("old").linked_to is None
     store.add(Correction("q2", "", same_as="old", model="m"), np.ones(4, np.float32))

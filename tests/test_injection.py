@@ -119,7 +119,8 @@ def test_real_model_on_hostile_documents(tmp_path, minilm):
 
     llm = Recording()
     index = hostile_index(tmp_path, minilm)
-    assistant = Assistant(Config(llm_max_tokens=64), index=index, embedder=minilm, llm=llm)
+    # free writing, as served models do: the grammar would keep it from following injected text anyway
+    assistant = Assistant(Config(llm_max_tokens=64, llm_grammar="none"), index=index, embedder=minilm, llm=llm)
     obeyed = 0
     for question in QUESTIONS:
         answer = assistant.ask(question)

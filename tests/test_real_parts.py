@@ -92,7 +92,8 @@ def test_attribution_lists_only_blocks_that_hold_an_answer_sentence(docs, ray_lo
     from rag.attribution import split_sentences
     from rag.corrections import content_stems
 
-    assistant = Assistant(Config(index="idx", llm_max_tokens=120, citation_attribution=True), llm=smollm)
+    assistant = Assistant(Config(index="idx", llm_max_tokens=120, citation_attribution=True, llm_grammar="none"),
+                          llm=smollm)
     assistant.ingest(["docs"])
     for question in ("How do I upgrade Wombat?", "How many times are glacier uploads retried?",
                      "What licence does Wombat use?"):

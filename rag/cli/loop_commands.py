@@ -176,10 +176,7 @@ def corrections_enable(ctx, correction_id, index, as_json):
 @_by_id("rm")
 def corrections_rm(ctx, correction_id, index, as_json):
     """Delete a correction for good, with the questions linked to it."""
-    store = _one(ctx, index, correction_id, as_json)
-    for linked in [c for c in store.list(True) if c.linked_to == correction_id]:
-        store.remove(linked.id)
-    store.remove(correction_id)
+    _one(ctx, index, correction_id, as_json).remove(correction_id)
     _emit({"id": correction_id, "removed": True}) if as_json else click.echo(f"Removed {correction_id}.")
 
 
@@ -215,25 +212,34 @@ def corrections_pairs(ctx, file, index):
 @json_option
 @click.pass_context
 def corrections_import(ctx, file, index, as_json):
-    """Add corrections from JSONL (as written by export); their questions are embedded again."""
+    """Add corrections from JSONL (as written by export); their questions are embedded again.
+    A linked question whose correction is neither in the index nor earlier in FILE is skipped."""
     from indexes.corrections import Correction
     from pipelines.embed import canonical_name
 
     try:
         assistant = _assistant(ctx, index=index)
-        store, added = assistant.corrections, []
+        store, added, skipped = assistant.corrections, [], []
         for number, line in enumerate(file, 1):
             if not line.strip():
                 continue
             data = json.loads(line)
             data["model"] = canonical_name(assistant.config.embedding_model)
             c = Correction(**{k: v for k, v in data.items() if k in Correction.__dataclass_fields__})
+            if c.linked_to and store.get(c.linked_to) is None:
+                skipped.append(c.id)
+                continue
             if store.get(c.id) is None:
                 store.add(c, assistant.embedder.embed_query(c.question))
                 added.append(c.id)
     except (RagError, ValueError, TypeError) as exc:
         _fail(exc, as_json)
-    _emit({"imported": len(added)}) if as_json else click.echo(f"Imported {len(added)} corrections.")
+    if as_json:
+        _emit({"imported": len(added), **({"skipped_links": skipped} if skipped else {})})
+        return
+    click.echo(f"Imported {len(added)} corrections.")
+    if skipped:
+        click.echo(f"Skipped {len(skipped)} linked questions whose correction is missing: {', '.join(skipped)}", err=True)
 
 
 @corrections.command(name="calibrate")
