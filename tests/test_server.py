@@ -120,7 +120,8 @@ def test_corrections_need_the_bearer_token_and_then_override_answers(index):
     assert client.post("/v1/corrections", headers=auth, json={"question": "q"}).status_code == 400
     assert client.post(f"/v1/corrections/{cid}/disable", headers=auth).json()["active"] is False
     assert client.post("/v1/ask", json={"question": "how to upgrade wombat"}).json()["correction"] is None
-    assert [c["id"] for c in client.get("/v1/corrections", headers=auth).json()["corrections"]] == [cid, link.json()["id"]]
+    listed = client.get("/v1/corrections", headers=auth).json()["corrections"]
+    assert sorted(c["id"] for c in listed) == sorted([cid, link.json()["id"]])
     assert client.post("/v1/corrections/nope/enable", headers=auth).status_code == 404
 
 
