@@ -365,7 +365,8 @@ class Assistant:
         pieces: list[str] = []
         withheld = False
         options = {}
-        if self.config.llm_grammar != "none" and llm.supports_grammar:
+        grammar = self.config.llm_grammar
+        if llm.supports_grammar and (grammar == "citations" or (grammar == "auto" and llm.bundled)):
             options["grammar"] = citation_grammar(len(context_sources))
         generation = llm.stream(messages, max_tokens=self.config.llm_max_tokens,
                                 temperature=self.config.llm_temperature, **options)

@@ -66,11 +66,12 @@ class Config(BaseModel):
     llm_context: int = Field(4096, ge=512, description="Context window of the local model, in tokens.")
     llm_max_tokens: int = Field(256, ge=1, description="Longest answer, in tokens.")
     llm_temperature: float = Field(0.0, ge=0.0, le=2.0)
-    llm_grammar: Literal["citations", "none"] = Field(
-        "citations", description="citations: where the model supports grammars (the embedded llama.cpp model), it must "
-                                 "write up to three sentences of at most 200 characters, no brackets or line breaks, "
-                                 "each ending with a citation [n], or say it does not know. Fixes the format, not which "
-                                 "block a weak model cites. none: the model writes freely (endpoints always do).")
+    llm_grammar: Literal["auto", "citations", "none"] = Field(
+        "auto", description="citations: where the model supports grammars (embedded llama.cpp models), it must write up "
+                            "to three sentences of at most 200 characters, no brackets or line breaks, each ending "
+                            "with a citation [n], or say it does not know. Fixes the format, not which block a weak "
+                            "model cites. none: the model writes freely (endpoints always do). auto: citations for "
+                            "the bundled SmolLM2, which rarely cites on its own; none for any other model.")
     citation_attribution: bool = Field(
         False, description="When the model cites no block, list as sources the blocks that hold most of the words of an "
                            "answer sentence (marked attributed), instead of every retrieved block.")

@@ -39,6 +39,7 @@ class Completion:
 class ChatModel(ABC):
     name: str
     supports_grammar = False  # stream(..., grammar=GBNF) constrains the output (llama.cpp)
+    bundled = False  # the small model that ships with rag (llm_grammar = "auto" constrains it)
 
     @abstractmethod
     def stream(self, messages: list[Message], *, max_tokens: int = 256,
@@ -83,6 +84,7 @@ class LocalChat(ChatModel):
         self.n_ctx, self.n_threads, self.seed = n_ctx, n_threads, seed
         self.repeat_penalty = repeat_penalty  # small models loop without it
         self.name = Path(model_path).stem if model_path else SMOLLM2_FILE.removesuffix(".gguf")
+        self.bundled = model_path is None
         self._llm = None
         self._lock = threading.Lock()
 

@@ -37,6 +37,26 @@ def test_ask_returns_cited_sources_usage_latency_and_prompt_version(index):
     assert len(a.id) == 32 and a.error is None
 
 
+@pytest.mark.parametrize("setting, bundled, constrained", [
+    ("auto", True, True), ("auto", False, False), ("citations", False, True), ("none", True, False),
+])
+def test_the_citation_grammar_constrains_the_bundled_model_by_default(index, setting, bundled, constrained):
+    """auto: the bundled SmolLM2 (which rarely cites on its own) writes under the grammar; a
+    GGUF model of the user's own writes freely unless told to, and keeps code and long answers."""
+    class Grammatical(ScriptedChat):
+        supports_grammar = True
+
+        def stream(self, messages, *, grammar=None, **kwargs):
+            self.grammars.append(grammar)
+            yield from super().stream(messages, **kwargs)
+
+    llm = Grammatical("Run self-update [1].")
+    llm.bundled, llm.grammars = bundled, []
+    Assistant(Config(embedding_model="fake-hash", llm_grammar=setting), index=index, embedder=E, llm=llm).ask("upgrade?")
+    assert (llm.grammars[0] is not None) == constrained
+    assert not constrained or 'cite ::= "1"' in llm.grammars[0]
+
+
 def test_prompt_holds_numbered_blocks_with_locations(index):
     llm = ScriptedChat()
     Assistant(Config(embedding_model="fake-hash"), index=index, embedder=E, llm=llm).ask("glacier uploads retries")
