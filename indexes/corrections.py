@@ -81,6 +81,7 @@ class Feedback:
     created_at: str = field(default_factory=now)
     question: str | None = None
     answer: str | None = None
+    correction_id: str | None = None  # the correction the answer was, if one applied
 
 
 _ANSWER_FIELDS = ["id", "question", "answer", "sources", "model", "prompt", "correction_id", "error", "created_at",
@@ -306,9 +307,9 @@ class SqliteCorrectionStore(CorrectionStore):
                     (feedback.answer_id, int(feedback.good), feedback.comment, feedback.created_at))
 
     def list_feedback(self, bad_only=False):
-        sql = ("SELECT f.answer_id, f.good, f.comment, f.created_at, a.question, a.answer FROM feedback f "
+        sql = ("SELECT f.answer_id, f.good, f.comment, f.created_at, a.question, a.answer, a.correction_id FROM feedback f "
                "LEFT JOIN answers a ON a.id = f.answer_id" + (" WHERE f.good = 0" if bad_only else "") + " ORDER BY f.id")
-        return [Feedback(r[0], bool(r[1]), r[2], r[3], r[4], r[5]) for r in self._db().execute(sql)]
+        return [Feedback(r[0], bool(r[1]), *r[2:]) for r in self._db().execute(sql)]
 
     def get_meta(self, key):
         row = self._db().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -440,7 +441,8 @@ class PgCorrectionStore(CorrectionStore):
                          (feedback.answer_id, feedback.good, feedback.comment, feedback.created_at))
 
     def list_feedback(self, bad_only=False):
-        sql = (f"SELECT f.answer_id, f.good, f.comment, f.created_at, a.question, a.answer FROM {self.schema}.feedback f "
+        sql = (f"SELECT f.answer_id, f.good, f.comment, f.created_at, a.question, a.answer, a.correction_id "
+               f"FROM {self.schema}.feedback f "
                f"LEFT JOIN {self.schema}.answers a ON a.id = f.answer_id" + (" WHERE NOT f.good" if bad_only else "") + " ORDER BY f.id")
         with self._conn() as conn:
             return [Feedback(*r) for r in conn.execute(sql).fetchall()]

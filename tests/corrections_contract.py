@@ -55,7 +55,10 @@ class CorrectionStoreContract:
         store.add_feedback(Feedback("ans1", True))
         bad = store.list_feedback(bad_only=True)
         assert [(f.answer_id, f.good, f.comment, f.question, f.answer) for f in bad] == [("ans1", False, "outdated", "q?", "wrong")]
-        assert len(store.list_feedback()) == 2
+        assert len(store.list_feedback()) == 2 and bad[0].correction_id is None
+        store.log_answer(AnswerRecord("ans2", "q2?", "Use x.", [], "m", "answer@v1", correction_id="c1"))
+        store.add_feedback(Feedback("ans2", False))
+        assert store.list_feedback(bad_only=True)[-1].correction_id == "c1"  # a reviewer sees which correction answered
 
     def test_meta_round_trip(self, store):
         assert store.get_meta("matcher") is None

@@ -145,6 +145,9 @@ def test_linked_questions_extend_a_correction_and_rule_it_out(assistant):
     assistant.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.0, "weights": [0.0] * 6})
     wrong = assistant.ask("how do I uninstall wombat")  # a matcher that takes anything overrides it
     assert wrong.correction["id"] == c.id
+    assistant.feedback(wrong.id, good=False, comment="that is how to upgrade")
+    bad = CliRunner().invoke(cli, ["feedback", "list", "--bad", "--index", str(assistant.index.location)]).stdout
+    assert f"[answered by correction {c.id}]" in bad  # what the reviewer needs for --not-same-as
     ruled = assistant.correct(answer_id=wrong.id, not_same_as=c.id)
     assert assistant.ask("How do I uninstall Wombat?").correction is None
     assert assistant.ask("how do I upgrade wombat").correction["id"] == c.id

@@ -45,7 +45,9 @@ def feedback_add(ctx, answer_id, good, comment, index, as_json):
 @json_option
 @click.pass_context
 def feedback_list(ctx, bad_only, index, as_json):
-    """List feedback, oldest first, with the question and answer it is about."""
+    """List feedback, oldest first, with the question and answer it is about, and the
+    correction that answered, if one did (when it answered another question: `rag correct
+    ANSWER_ID --not-same-as CORRECTION_ID`)."""
     try:
         items = _assistant(ctx, index=index).corrections.list_feedback(bad_only)
     except RagError as exc:
@@ -55,7 +57,9 @@ def feedback_list(ctx, bad_only, index, as_json):
         return
     for f in items:
         mark = click.style("good", fg="green") if f.good else click.style("bad", fg="red")
-        click.echo(f"{f.created_at}  {mark}  answer {f.answer_id}  {f.question or ''!r}" + (f"  — {f.comment}" if f.comment else ""))
+        applied = f"  [answered by correction {f.correction_id}]" if f.correction_id else ""
+        click.echo(f"{f.created_at}  {mark}  answer {f.answer_id}  {f.question or ''!r}{applied}"
+                   + (f"  — {f.comment}" if f.comment else ""))
     if not items:
         click.echo("No feedback yet.")
 
