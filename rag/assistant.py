@@ -210,9 +210,7 @@ class Assistant:
             raise RagError("A correction needs the corrected answer (or same_as / not_same_as a correction).")
         bad_answer = None
         if answer_id is not None:
-            record = self.corrections.get_answer(answer_id)
-            if record is None:
-                raise RagError(f"No logged answer with id {answer_id!r} in the index at {self.index.location}.")
+            record = self._logged(answer_id)
             question = question or record.question
             bad_answer = record.answer
             if sources is None:
@@ -240,9 +238,7 @@ class Assistant:
             raise RagError(f"No correction {target_id!r} with an answer in the index at {self.index.location}.")
         bad_answer = None
         if answer_id is not None:
-            record = self.corrections.get_answer(answer_id)
-            if record is None:
-                raise RagError(f"No logged answer with id {answer_id!r} in the index at {self.index.location}.")
+            record = self._logged(answer_id)
             question, bad_answer = question or record.question, record.answer
         if not question:
             raise RagError("A linked question needs the question (or the id of a logged answer).")
@@ -256,9 +252,15 @@ class Assistant:
 
     def feedback(self, answer_id: str, good: bool, comment: str | None = None) -> None:
         """Record a thumbs up or down (and a comment) on a logged answer."""
-        if self.corrections.get_answer(answer_id) is None:
-            raise RagError(f"No logged answer with id {answer_id!r} in the index at {self.index.location}.")
+        self._logged(answer_id)
         self.corrections.add_feedback(Feedback(answer_id, bool(good), comment))
+
+    def _logged(self, answer_id: str):
+        """The logged answer `answer_id`, or a clear error."""
+        record = self.corrections.get_answer(answer_id)
+        if record is None:
+            raise RagError(f"No logged answer with id {answer_id!r} in the index at {self.index.location}.")
+        return record
 
     def status(self) -> dict[str, Any]:
         info = self.index.info()
