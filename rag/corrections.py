@@ -58,8 +58,21 @@ def stem(word: str) -> str:
     return word
 
 
+_NEGATIONS = [(re.compile(r"\b(can|won)['’]t\b", re.I), lambda m: {"can": "can not", "won": "will not"}[m[1].lower()]),
+              (re.compile(r"n['’]t\b", re.I), lambda m: " not")]
+
+
+def expand(text: str) -> str:
+    """Negations spelled out ("doesn't" -> "does not"), so that a contraction neither hides
+    a "not" nor adds stray words ("doesn", "t"). Other contractions stay: the "s" of
+    "What's" is a rewritten question frame, which the classifier has learned to read."""
+    for pattern, replace in _NEGATIONS:
+        text = pattern.sub(replace, text)
+    return text
+
+
 def content_words(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+    return [w for w in _WORD.findall(expand(text).lower()) if w not in STOPWORDS]
 
 
 def content_stems(text: str) -> set[str]:
@@ -88,7 +101,7 @@ def same_words(a: str, b: str) -> bool:
     run?" is not "Why does it run?", "multiple models behind one endpoint" is not "one
     model behind multiple endpoints", "from S3" is not "to S3"). Questions with no content
     words at all are never the same by this rule."""
-    words = [_WORD.findall(q.lower()) for q in (a, b)]
+    words = [_WORD.findall(expand(q).lower()) for q in (a, b)]
     kept = [[stem(w) for w in ws if w not in STOPWORDS or w in _RELATIONS] for ws in words]
     asks = [{w for w in ws if w in _ASKS} for ws in words]
     return bool(content_words(a)) and kept[0] == kept[1] and asks[0] == asks[1]
@@ -118,6 +131,7 @@ def features(a: str, b: str, similarity: float, embed: Embed) -> list[float]:
       echo_min is the smallest echo, lone_max the largest importance minus echo;
     - differing_words: how many there are, both sides together.
     One call to `embed` with 4 + (number of differing words) short texts."""
+    a, b = expand(a), expand(b)
     only_a, only_b = differing_words(a, b)
     if not only_a and not only_b:
         return [similarity, similarity, 0.0, 0.0, 0.0]

@@ -294,6 +294,10 @@ def test_the_same_words_in_the_same_order_are_the_same_question():
     assert same_words("How do I copy files to S3?", "how do I copy the files to S3")
     assert same_words("How many trials run?", "how many trial runs")  # inflections only
     assert not same_words("Как установить?", "Как удалить?") and not same_words("What is this?", "What is that?")
+    # a contracted negation is a "not", not the words "doesn" and "t"
+    assert same_words("My task doesn't start, why?", "my task does not start. Why?")
+    assert same_words("I can't connect to the cluster", "I can not connect to the cluster")
+    assert not same_words("Why doesn't my task start?", "Why does my task start?")
 
 
 def test_calibration_says_when_no_matcher_fits_and_never_crosses_linked_questions():
