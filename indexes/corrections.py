@@ -125,6 +125,10 @@ class CorrectionStore(ABC):
         """The last `last` answers logged in a conversation, oldest first."""
 
     @abstractmethod
+    def recent_answers(self, limit: int = 1000) -> list[AnswerRecord]:
+        """The last `limit` answers the model gave (no correction applied, no error), newest first."""
+
+    @abstractmethod
     def add_feedback(self, feedback: Feedback) -> None: ...
 
     @abstractmethod
@@ -302,6 +306,12 @@ class SqliteCorrectionStore(CorrectionStore):
             (conversation_id, last)).fetchall()
         return [_row_to_answer(r) for r in reversed(rows)]
 
+    def recent_answers(self, limit=1000):
+        rows = self._db().execute(
+            f"SELECT {', '.join(_ANSWER_FIELDS)} FROM answers WHERE correction_id IS NULL AND error IS NULL "
+            "ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)).fetchall()
+        return [_row_to_answer(r) for r in rows]
+
     def add_feedback(self, feedback):
         self._write("INSERT INTO feedback (answer_id, good, comment, created_at) VALUES (?, ?, ?, ?)",
                     (feedback.answer_id, int(feedback.good), feedback.comment, feedback.created_at))
@@ -434,6 +444,13 @@ class PgCorrectionStore(CorrectionStore):
                 f"SELECT {', '.join(_ANSWER_FIELDS)} FROM {self.schema}.answers WHERE conversation_id = %s "
                 "ORDER BY turn DESC LIMIT %s", (conversation_id, last)).fetchall()
         return [_row_to_answer(r) for r in reversed(rows)]
+
+    def recent_answers(self, limit=1000):
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(_ANSWER_FIELDS)} FROM {self.schema}.answers "
+                "WHERE correction_id IS NULL AND error IS NULL ORDER BY created_at DESC LIMIT %s", (limit,)).fetchall()
+        return [_row_to_answer(r) for r in rows]
 
     def add_feedback(self, feedback):
         with self._conn() as conn:

@@ -164,29 +164,82 @@ class Assistant:
         if vector is None:
             vector = self.embedder.embed_query(question)
         judge = self._judge if self.config.corrections_judge == "llm" else None
-        matcher = self.matcher
+        for candidate, target, similarity, matched, why, _ in self._weigh(question, vector, judge):
+            if not matched or candidate.not_same_as:
+                continue
+            correction = self.corrections.get(target) if candidate.same_as else candidate
+            if correction is not None and correction.active:
+                return correction, similarity, why + (f", as linked question {candidate.id}" if candidate.same_as else "")
+        return None
+
+    def _weigh(self, question: str, vector: np.ndarray, judge, matcher: Matcher | None = None):
+        """The matcher's verdict on each of the 8 stored questions nearest `question`, nearest
+        first: (row, its correction's id, similarity, matched, why, classifier probability).
+
+        Questions people linked to a correction count as its own: of the correction's
+        questions that match, the nearest decides, and the correction's later rows are
+        skipped. A `same_as` link applies it, a `not_same_as` link keeps it from applying
+        (a near miss a human has seen)."""
+        matcher = matcher or self.matcher
         model = canonical_name(self.config.embedding_model)
         decided = set()
-        # Questions people linked to a correction count as its own: of the correction's
-        # questions that match, the nearest decides. A `same_as` link applies it, a
-        # `not_same_as` link keeps it from applying (a near miss a human has seen).
         for candidate, similarity in self.corrections.nearest(vector, 8):
             if candidate is None or not candidate.active or candidate.model != model:
                 continue  # removed or disabled since the nearest-neighbour view was built
             target = candidate.linked_to or candidate.id
             if target in decided:
                 continue
-            matched, why = matcher.decide(candidate.question, question, similarity, judge,
-                                          self.embedder.embed_queries)
-            if not matched:
+            matched, why, p = matcher.assess(candidate.question, question, similarity, judge, self.embedder.embed_queries)
+            if matched:
+                decided.add(target)
+            yield candidate, target, similarity, matched, why, p
+
+    def suggest_links(self, limit: int = 20, scan: int = 1000, floor: float | None = None) -> list[dict[str, Any]]:
+        """Questions a correction probably answers that it was not applied to: for a reviewer
+        to confirm (`correct(answer_id=..., same_as=...)`) or rule out (`not_same_as=`).
+
+        Of the last `scan` answers the model gave, each question (the newest answer to it)
+        that a correction did not get, although its question is at least `floor` similar
+        (default: 0.1 below the matcher's band) and not about something else; the classifier
+        alone decides (the LLM judge is not asked). A link either way settles the pair: it is
+        not suggested again. Questions with thumbs-down feedback come first, then the
+        likeliest paraphrases by the classifier."""
+        records: dict[str, Any] = {}
+        for record in self.corrections.recent_answers(scan):
+            records.setdefault(" ".join(re.findall(r"\w+", record.question.lower())), record)
+        if not records or not self.corrections.list(include_inactive=False):
+            return []
+        bad = {f.answer_id for f in self.corrections.list_feedback(bad_only=True)}
+        matcher = self.matcher
+        vectors = self.embedder.embed_queries([r.question for r in records.values()])
+        suggestions = []
+        floor = max(0.0, matcher.band - 0.1) if floor is None else floor
+        embed = self.embedder.embed_queries
+        for record, vector in zip(records.values(), vectors):
+            verdicts = list(self._weigh(record.question, vector, None, matcher))
+            settled = {target for _, target, _, matched, _, _ in verdicts if matched}
+            near = []
+            for candidate, target, similarity, matched, _, p in verdicts:
+                if matched or target in settled or similarity < floor:
+                    continue
+                if similarity < matcher.band:  # the band turned it down before the classifier was asked
+                    p = matcher.score(candidate.question, record.question, similarity, embed)
+                if p is not None:
+                    near.append((p, candidate, target, similarity))
+            if not near:
                 continue
-            decided.add(target)
-            if candidate.not_same_as:
+            p, candidate, target, similarity = max(near, key=lambda v: v[0])
+            correction = candidate if target == candidate.id else self.corrections.get(target)
+            if correction is None:
                 continue
-            correction = self.corrections.get(target) if candidate.same_as else candidate
-            if correction is not None and correction.active:
-                return correction, similarity, why + (f", as linked question {candidate.id}" if candidate.same_as else "")
-        return None
+            suggestions.append({
+                "answer_id": record.id, "question": record.question, "asked_at": record.created_at,
+                "bad_feedback": record.id in bad, "correction_id": correction.id,
+                "correction_question": correction.question, "nearest_question": candidate.question,
+                "similarity": round(similarity, 4), "probability": round(p, 4),
+            })
+        suggestions.sort(key=lambda s: (not s["bad_feedback"], -s["probability"]))
+        return suggestions[:limit]
 
     def _judge(self, a: str, b: str) -> bool:
         prompt = prompts.load("same_question", self.config.prompts_dir)

@@ -186,23 +186,38 @@ class Matcher:
     def decide(self, a: str, b: str, similarity: float, judge: Callable[[str, str], bool] | None = None,
                embed: Embed | None = None) -> tuple[bool, str]:
         """(match?, why)."""
+        matched, why, _ = self.assess(a, b, similarity, judge, embed)
+        return matched, why
+
+    def assess(self, a: str, b: str, similarity: float, judge: Callable[[str, str], bool] | None = None,
+               embed: Embed | None = None) -> tuple[bool, str, float | None]:
+        """(match?, why, the classifier's probability of a paraphrase: None where it was not
+        asked, because the similarity decided or the question is about something else)."""
         if similarity >= self.accept:
-            return True, f"similarity {similarity:.3f} >= {self.accept}"
+            return True, f"similarity {similarity:.3f} >= {self.accept}", None
         if similarity < self.band:
-            return False, f"similarity {similarity:.3f} < {self.band}"
+            return False, f"similarity {similarity:.3f} < {self.band}", None
         if not self.legacy and same_words(a, b):
-            return True, f"in band, similarity {similarity:.3f}, the same words"
+            return True, f"in band, similarity {similarity:.3f}, the same words", None
         values = self.features(a, b, similarity, embed)
         if self.related_weights is not None:
             related = self.probability(values, self.related_weights)
             if related < self.related_min:
-                return False, f"in band, about something else: p={related:.2f} < {self.related_min}"
+                return False, f"in band, about something else: p={related:.2f} < {self.related_min}", None
         p = self.probability(values)
         if p < self.p_min:
-            return False, f"in band, classifier p={p:.2f} < {self.p_min}"
+            return False, f"in band, classifier p={p:.2f} < {self.p_min}", p
         if judge is not None and not judge(a, b):
-            return False, "in band, the LLM judge says the questions differ"
-        return True, f"in band, classifier p={p:.2f}" + (" and LLM judge agree" if judge else "")
+            return False, "in band, the LLM judge says the questions differ", p
+        return True, f"in band, classifier p={p:.2f}" + (" and LLM judge agree" if judge else ""), p
+
+    def score(self, a: str, b: str, similarity: float, embed: Embed | None = None) -> float | None:
+        """The classifier's probability that `b` asks what `a` asks, at any similarity; None
+        when the second classifier says `b` is about something else."""
+        values = self.features(a, b, similarity, embed)
+        if self.related_weights is not None and self.probability(values, self.related_weights) < self.related_min:
+            return None
+        return self.probability(values)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -321,18 +336,26 @@ def pair_similarity(embedder) -> Callable[[list[str], list[str]], np.ndarray]:
 def evaluate_matcher(matcher: Matcher, pairs: list[dict], similarity, judge=None, embed: Embed | None = None,
                      unrelated: int = 300) -> dict[str, Any]:
     """Paraphrases overridden, near misses overridden, and unrelated questions (the dataset's
-    questions crossed between pairs, up to `unrelated`) overridden."""
+    questions crossed between pairs, up to `unrelated`) overridden; and of the rest, what the
+    review queue (`rag corrections suggest`) would show a reviewer."""
     crossed = unrelated_pairs(pairs, unrelated)
     every = list(pairs) + crossed
     sims = similarity([p["a"] for p in every], [p["b"] for p in every])
     rows = []
+    floor = max(0.0, matcher.band - 0.1)  # as `Assistant.suggest_links`
     for p, s in zip(every, sims):
-        matched, why = matcher.decide(p["a"], p["b"], float(s), judge, embed)
-        rows.append({**p, "similarity": float(s), "matched": matched, "why": why})
+        s = float(s)
+        matched, why, probability = matcher.assess(p["a"], p["b"], s, judge, embed)
+        if not matched and probability is None and floor <= s < matcher.band:
+            probability = matcher.score(p["a"], p["b"], s, embed)
+        rows.append({**p, "similarity": s, "matched": matched, "why": why,
+                     "suggested": not matched and probability is not None and s >= floor})
     rows, far = rows[:len(pairs)], rows[len(pairs):]
     paraphrases = [r for r in rows if r["match"]]
     near = [r for r in rows if not r["match"]]
     overridden = [r for r in rows if r["matched"]]
+    missed = [r for r in paraphrases if not r["matched"]]
+    suggested = [r for r in rows + far if r["suggested"]]
     return {
         "pairs": len(rows),
         "paraphrase_recall": sum(r["matched"] for r in paraphrases) / len(paraphrases) if paraphrases else 0.0,
@@ -340,6 +363,10 @@ def evaluate_matcher(matcher: Matcher, pairs: list[dict], similarity, judge=None
         "override_precision": sum(r["match"] for r in overridden) / len(overridden) if overridden else 1.0,
         "unrelated_pairs": len(far),
         "unrelated_override_rate": sum(r["matched"] for r in far) / len(far) if far else 0.0,
+        # the review queue (`rag corrections suggest`), were every question of the set logged
+        "missed_paraphrases_suggested": sum(r["suggested"] for r in missed) / len(missed) if missed else 0.0,
+        "suggestions": len(suggested),
+        "suggestion_precision": sum(bool(r["match"]) for r in suggested) / len(suggested) if suggested else 0.0,
         "rows": rows,
         "unrelated_rows": [r for r in far if r["matched"]],
     }

@@ -6,7 +6,8 @@ server's settings); `rag.serve` runs it as a Ray Serve deployment, one state per
     POST /v1/ask                {"question", "conversation_id"?, "k"?}  -> the Answer (as `rag ask --json`)
     POST /v1/ask/stream         same body -> Server-Sent Events: `delta` {"text"}..., then `answer` {...}
     POST /v1/feedback           {"answer_id", "good", "comment"?}
-    GET|POST /v1/corrections    list / add; POST /v1/corrections/{id}/disable|enable  (bearer token)
+    GET|POST /v1/corrections    list / add; POST /v1/corrections/{id}/disable|enable,
+                                GET /v1/corrections/suggestions  (bearer token)
     POST /v1/chat/completions   OpenAI-compatible, streaming too; sources in the extra `rag` field
     GET  /v1/models, /healthz, /  (the chat page), /static/chat.js, /static/chat.css
 
@@ -42,7 +43,7 @@ from rag.types import Answer
 
 try:
     import anyio
-    from fastapi import FastAPI, HTTPException, Request
+    from fastapi import FastAPI, HTTPException, Query, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, Response, StreamingResponse
     from starlette.concurrency import run_in_threadpool
@@ -474,6 +475,12 @@ def create_app(state: ServerState):
     def corrections_list(request: Request, include_inactive: bool = True):
         admin(request)
         return {"corrections": [c.to_dict() for c in assistant.corrections.list(include_inactive)]}
+
+    @app.get("/v1/corrections/suggestions")
+    def corrections_suggestions(request: Request, limit: int = Query(20, ge=1, le=500)):
+        """Questions a correction probably answers but was not applied to (`rag corrections suggest`)."""
+        admin(request)
+        return {"suggestions": assistant.suggest_links(limit=limit)}
 
     @app.post("/v1/corrections", status_code=201)
     def corrections_add(body: CorrectionRequest, request: Request):

@@ -60,6 +60,13 @@ class CorrectionStoreContract:
         store.add_feedback(Feedback("ans2", False))
         assert store.list_feedback(bad_only=True)[-1].correction_id == "c1"  # a reviewer sees which correction answered
 
+    def test_recent_answers_are_the_models_newest_first(self, store):
+        for i, (correction, error) in enumerate([(None, None), ("c1", None), (None, "LLMError: down"), (None, None)]):
+            store.log_answer(AnswerRecord(f"a{i}", f"q{i}", "x", [], "m", "answer@v1", correction_id=correction, error=error,
+                                          created_at=f"2026-01-0{i + 1}T00:00:00+00:00"))
+        assert [r.id for r in store.recent_answers()] == ["a3", "a0"]  # no correction's, no failure
+        assert [r.id for r in store.recent_answers(1)] == ["a3"]
+
     def test_meta_round_trip(self, store):
         assert store.get_meta("matcher") is None
         store.set_meta("matcher", {"band": 0.8, "weights": [1.0, 2.0]})

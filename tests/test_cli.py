@@ -107,7 +107,11 @@ def test_feedback_and_corrections_close_the_loop(docs):
     # a paraphrase the matcher misses, linked by a reviewer: it and its own rewordings get the correction
     missed = as_json(rag("ask", "Is Wombat open source?", "--json"))
     assert missed["correction"] is None
+    suggested = as_json(rag("corrections", "suggest", "--json"))["suggestions"]  # the reviewer's queue
+    assert [(s["answer_id"], s["correction_id"]) for s in suggested] == [(missed["id"], cid)]
+    assert f"rag correct {missed['id']} --same-as {cid}" in rag("corrections", "suggest").stdout
     rag("correct", missed["id"], "--same-as", cid, "--author", "bo")
+    assert as_json(rag("corrections", "suggest", "--json"))["suggestions"] == []
     linked = as_json(rag("ask", "is wombat open source", "--json"))
     assert linked["correction"]["id"] == cid and linked["answer"] == "Wombat uses the Apache License 2.0."
     pairs = [json.loads(line) for line in rag("corrections", "pairs").stdout.splitlines()]

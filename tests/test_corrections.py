@@ -177,6 +177,34 @@ def test_linked_questions_extend_a_correction_and_rule_it_out(assistant):
     assert assistant.corrections.list() == []
 
 
+def test_suggested_links_are_questions_a_correction_nearly_matched(assistant):
+    """The review queue for the matcher's misses: logged questions whose nearest correction
+    was in the band but turned down, thumbs down first, each once; a link either way
+    settles a question (the CLI: test_cli.py)."""
+    assert assistant.suggest_links() == []
+    c = assistant.correct("Run wombat self-update.", question="how do I upgrade wombat", author="ana")
+    assistant.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.99, "weights": [0.0] * 6})
+    reworded = assistant.ask("what is the procedure to bring wombat to its newest release")
+    assistant.ask("How do I uninstall Wombat?")
+    again = assistant.ask("how do I  uninstall wombat")  # the same question: suggested once, its newest answer
+    assert reworded.correction is None and again.correction is None
+    assistant.feedback(reworded.id, good=False)
+    got = assistant.suggest_links()
+    assert [(s["answer_id"], s["bad_feedback"], s["correction_id"], s["probability"]) for s in got] == [
+        (reworded.id, True, c.id, 0.5), (again.id, False, c.id, 0.5)]
+    assert got[0]["correction_question"] == c.question and got[0]["similarity"] > 0
+    assert len(assistant.suggest_links(limit=1)) == 1
+    # below the band too, down to the floor: the classifier is asked there for the queue alone
+    assistant.corrections.set_meta("matcher", {"band": 0.99, "accept": 1.0, "p_min": 0.99, "weights": [0.0] * 6})
+    assert [s["answer_id"] for s in assistant.suggest_links(floor=0.0)] == [reworded.id, again.id]
+    assert assistant.suggest_links() == [] and assistant.ask(reworded.question).correction is None  # floor 0.89
+    assistant.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.99, "weights": [0.0] * 6})
+
+    assistant.correct(answer_id=reworded.id, same_as=c.id)
+    assistant.correct(answer_id=again.id, not_same_as=c.id)
+    assert assistant.suggest_links() == []
+
+
 def test_feedback_and_correction_need_a_known_answer(assistant):
     with pytest.raises(RagError, match="No logged answer"):
         assistant.feedback("nope", good=False)
@@ -214,6 +242,8 @@ def test_calibrate_and_eval_on_pairs_with_the_real_model(workdir):
     assert report["matcher"] == summary["matcher"]  # the calibration was stored with the index
     assert report["pairs"] == 140 and report["near_miss_override_rate"] <= 0.05 and report["paraphrase_recall"] > 0.3
     assert report["unrelated_override_rate"] <= 0.01
+    # the review queue shows a reviewer most of what the matcher missed, paraphrases among near misses
+    assert report["missed_paraphrases_suggested"] > 0.5 and 0 < report["suggestion_precision"] < 1
 
 
 def test_answer_logs_from_before_conversations_are_migrated(tmp_path):

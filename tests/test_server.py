@@ -95,6 +95,7 @@ def test_feedback_is_recorded_and_unknown_answers_are_404(index):
 def test_corrections_routes_are_off_without_a_token(index):
     client = make_client(index)
     assert client.get("/v1/corrections").status_code == 404
+    assert client.get("/v1/corrections/suggestions").status_code == 404
     assert client.post("/v1/corrections", json={"question": "q", "answer": "a"}).status_code == 404
 
 
@@ -113,6 +114,10 @@ def test_corrections_need_the_bearer_token_and_then_override_answers(index):
     cid = made.json()["id"]
     missed = client.post("/v1/ask", json={"question": "what is the procedure to bring wombat up to date"}).json()
     assert missed["correction"] is None
+    assert client.get("/v1/corrections/suggestions").status_code == 401
+    assert client.get("/v1/corrections/suggestions?limit=0", headers=auth).status_code == 422
+    queue = client.get("/v1/corrections/suggestions", headers=auth).json()["suggestions"]
+    assert {s["answer_id"] for s in queue} <= {missed["id"]}  # the fake embedder may not put it in the band
     link = client.post("/v1/corrections", headers=auth, json={"answer_id": missed["id"], "same_as": cid})
     assert link.status_code == 201 and link.json()["same_as"] == cid
     linked = client.post("/v1/ask", json={"question": "What is the procedure to bring Wombat up to date?"}).json()

@@ -276,5 +276,8 @@ def _eval_corrections(ctx, dataset, index, out, limit, as_json):
                    f"{summary['near_miss_override_rate']:.0%} of near misses overridden, "
                    f"override precision {summary['override_precision']:.0%}; "
                    f"{summary['unrelated_override_rate']:.0%} of {summary['unrelated_pairs']} unrelated pairs overridden")
+        click.echo(f"review queue (rag corrections suggest): {summary['missed_paraphrases_suggested']:.0%} of the missed "
+                   f"paraphrases, in {summary['suggestions']} suggestions of which "
+                   f"{summary['suggestion_precision']:.0%} are paraphrases")
 
 

@@ -111,7 +111,7 @@ def correct(ctx, answer_id, text, same_as, not_same_as, question, reason, author
 
 @cli.group()
 def corrections():
-    """Manage human corrections: list, show, disable, enable, rm, export, import, pairs, calibrate."""
+    """Manage human corrections: list, show, disable, enable, rm, export, import, suggest, pairs, calibrate."""
 
 
 @corrections.command(name="list")
@@ -192,6 +192,36 @@ def corrections_export(ctx, file, index):
     """Write every correction as JSONL (to FILE, default stdout)."""
     for c in _assistant(ctx, index=index).corrections.list(True):
         file.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+
+
+@corrections.command(name="suggest")
+@click.option("--limit", type=int, default=20, show_default=True, help="At most this many suggestions.")
+@click.option("--scan", type=int, default=1000, show_default=True, help="How many of the latest answers to look at.")
+@click.option("--min-similarity", "floor", type=float, default=None,
+              help="Lowest similarity to a correction's question (default: 0.1 below the matcher's band).")
+@index_option
+@json_option
+@click.pass_context
+def corrections_suggest(ctx, limit, scan, floor, index, as_json):
+    """Questions a correction probably answers that it was not applied to (the matcher found
+    them close but turned them down), thumbs down first, then the likeliest. Confirm one
+    with `rag correct ANSWER_ID --same-as CORRECTION_ID`, or rule it out with --not-same-as;
+    either way it is not suggested again."""
+    try:
+        items = _assistant(ctx, index=index).suggest_links(limit=limit, scan=scan, floor=floor)
+    except RagError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        _emit({"suggestions": items})
+        return
+    for s in items:
+        mark = click.style("  [thumbs down]", fg="red") if s["bad_feedback"] else ""
+        click.echo(f"{s['asked_at'][:16]}  {s['question']!r}{mark}")
+        click.echo(f"    may ask what correction {s['correction_id']} answers: {s['correction_question']!r} "
+                   f"(similarity {s['similarity']:.2f}, classifier {s['probability']:.2f})")
+        click.echo(f"    rag correct {s['answer_id']} --same-as {s['correction_id']}    (or --not-same-as)")
+    if not items:
+        click.echo("No suggestions: no logged question came close to a correction without getting it.")
 
 
 @corrections.command(name="pairs")
