@@ -49,13 +49,38 @@ _WORD = re.compile(r"\w+")
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er", "ed", "es", "s", "e")
 
 
+# British spellings to American ones, by ending: "colour", "serialise", "analyse", "centre",
+# "catalogue" and "licence" are the same words as "color", "serialize", "analyze", "center",
+# "catalog" and "license" ("modelling" / "modeling": `stem`). A US word that happens to have
+# a British ending ("promise") is changed alike on both sides, which changes nothing.
+_SPELLINGS = [(re.compile(p + r"$"), r) for p, r in [
+    (r"(?<=\w{3})is(e|ed|es|ing|ation|ations)", r"iz\1"), (r"(?<=\w)ys(e|ed|es|ing)", r"yz\1"),
+    (r"(?<=\w{3})our(s|ed|ing)?", r"or\1"), (r"(?<=\w{3})(t|b)re(s|d)?", r"\1er\2"), (r"(?<=\w{3})ogue(s)?", r"og\1"),
+    (r"^(licen|defen|offen|preten)c(e|es|ed|ing)", r"\1s\2"),
+    (r"^programme(s)?", r"program\1"),
+]]
+
+
+def american(word: str) -> str:
+    for pattern, replacement in _SPELLINGS:
+        word, n = pattern.subn(replacement, word)
+        if n:
+            return word
+    return word
+
+
 def stem(word: str) -> str:
     """A light stem: inflections go ("trials" / "trial", "configure" / "configuration",
-    "training" / "train"), meaning stays ("stateful" / "stateless", "transform" / "transfer")."""
+    "training" / "train"), meaning stays ("stateful" / "stateless", "transform" / "transfer");
+    British spellings become American ("licence" / "license", "modelling" / "modeling")."""
+    word = american(word)
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not (suffix == "s" and word.endswith("ss")):
-            return word[: -len(suffix)]
-    return word
+            word = word[: -len(suffix)]
+            break
+    # a doubled final l, in long stems only ("cancell" / "cancel", "install" / "installed";
+    # "fill" is not "file", "roll" is not "role")
+    return word[:-1] if len(word) >= 6 and word.endswith("ll") else word
 
 
 _NEGATIONS = [(re.compile(r"\b(can|won)['’]t\b", re.I), lambda m: {"can": "can not", "won": "will not"}[m[1].lower()]),

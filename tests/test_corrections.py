@@ -328,6 +328,10 @@ def test_the_same_words_in_the_same_order_are_the_same_question():
     assert same_words("My task doesn't start, why?", "my task does not start. Why?")
     assert same_words("I can't connect to the cluster", "I can not connect to the cluster")
     assert not same_words("Why doesn't my task start?", "Why does my task start?")
+    # British and American spellings are the same words
+    assert same_words("What licence does Wombat use?", "What license does Wombat use?")
+    assert same_words("How do I serialise the colour of a modelling run?", "how do i serialize the color of a modeling run")
+    assert not same_words("How do I fill a column?", "How do I file a column?")
 
 
 def test_calibration_says_when_no_matcher_fits_and_never_crosses_linked_questions():
