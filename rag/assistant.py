@@ -172,7 +172,7 @@ class Assistant:
                 return correction, similarity, why + (f", as linked question {candidate.id}" if candidate.same_as else "")
         return None
 
-    def _weigh(self, question: str, vector: np.ndarray, judge, matcher: Matcher | None = None):
+    def _weigh(self, question: str, vector: np.ndarray, judge, matcher: Matcher | None = None, embed=None):
         """The matcher's verdict on each of the 8 stored questions nearest `question`, nearest
         first: (row, its correction's id, similarity, matched, why, classifier probability).
 
@@ -181,6 +181,7 @@ class Assistant:
         skipped. A `same_as` link applies it, a `not_same_as` link keeps it from applying
         (a near miss a human has seen)."""
         matcher = matcher or self.matcher
+        embed = embed or self.embedder.embed_queries
         model = canonical_name(self.config.embedding_model)
         decided = set()
         for candidate, similarity in self.corrections.nearest(vector, 8):
@@ -189,7 +190,7 @@ class Assistant:
             target = candidate.linked_to or candidate.id
             if target in decided:
                 continue
-            matched, why, p = matcher.assess(candidate.question, question, similarity, judge, self.embedder.embed_queries)
+            matched, why, p = matcher.assess(candidate.question, question, similarity, judge, embed)
             if matched:
                 decided.add(target)
             yield candidate, target, similarity, matched, why, p
@@ -214,9 +215,18 @@ class Assistant:
         vectors = self.embedder.embed_queries([r.question for r in records.values()])
         suggestions = []
         floor = max(0.0, matcher.band - 0.1) if floor is None else floor
-        embed = self.embedder.embed_queries
+        # The classifier's features embed variants of both questions: a correction's question
+        # and a logged one recur across pairs, so each text is embedded once per scan.
+        known = {r.question: v for r, v in zip(records.values(), vectors)}
+
+        def embed(texts: list[str]) -> np.ndarray:
+            missing = [t for t in dict.fromkeys(texts) if t not in known]
+            if missing:
+                known.update(zip(missing, self.embedder.embed_queries(missing)))
+            return np.stack([known[t] for t in texts])
+
         for record, vector in zip(records.values(), vectors):
-            verdicts = list(self._weigh(record.question, vector, None, matcher))
+            verdicts = list(self._weigh(record.question, vector, None, matcher, embed))
             settled = {target for _, target, _, matched, _, _ in verdicts if matched}
             near = []
             for candidate, target, similarity, matched, _, p in verdicts:
