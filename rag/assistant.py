@@ -20,7 +20,7 @@ from indexes.corrections import AnswerRecord, Correction, CorrectionStore, Feedb
 from indexes.errors import RagError
 from rag.attribution import attribute
 from rag.config import Config
-from rag.corrections import Matcher, correction_info
+from rag.corrections import Matcher, correction_info, expand
 from rag.guard import WITHHELD, LeakGuard, neutral
 from rag.llm import ChatModel, Completion, load_chat, load_job_chat
 from rag.pricing import cost_usd, price_table
@@ -195,29 +195,35 @@ class Assistant:
                 decided.add(target)
             yield candidate, target, similarity, matched, why, p
 
-    def suggest_links(self, limit: int = 20, scan: int = 1000, floor: float | None = None) -> list[dict[str, Any]]:
+    def suggest_links(self, limit: int = 20, scan: int = 1000, min_similarity: float | None = None) -> list[dict[str, Any]]:
         """Questions a correction probably answers that it was not applied to: for a reviewer
         to confirm (`correct(answer_id=..., same_as=...)`) or rule out (`not_same_as=`).
 
-        Of the last `scan` answers the model gave, each question (the newest answer to it)
-        that a correction did not get, although its question is at least `floor` similar
-        (default: 0.1 below the matcher's band) and not about something else; the classifier
-        alone decides (the LLM judge is not asked). A link either way settles the pair: it is
-        not suggested again. Questions with thumbs-down feedback come first, then the
-        likeliest paraphrases by the classifier."""
-        records: dict[str, Any] = {}
-        for record in self.corrections.recent_answers(scan):
-            records.setdefault(" ".join(re.findall(r"\w+", record.question.lower())), record)
-        if not records or not self.corrections.list(include_inactive=False):
+        Of the last `scan` answers the model gave, each question (its newest answer; case,
+        punctuation and contractions aside) that an active correction did not get, although
+        the correction's question, or a question linked `same_as` it, is at least
+        `min_similarity` similar (default: the matcher's `review_floor`, 0.1 below its band)
+        and not about something else. The classifier decides; an LLM judge is not asked, so
+        with one configured a pair the classifier accepts is suggested too. A question linked
+        to the correction either way is not suggested again. Questions with thumbs-down
+        feedback on any of their answers come first, then the likeliest paraphrases."""
+        groups: dict[str, list] = {}
+        for record in self.corrections.recent_answers(scan):  # newest first
+            groups.setdefault(_question_key(record.question), []).append(record)
+        stored = self.corrections.list(include_inactive=True)
+        active = {c.id for c in stored if c.active and c.linked_to is None}
+        if not groups or not active:
             return []
+        linked = {(c.linked_to, _question_key(c.question)) for c in stored if c.linked_to}
         bad = {f.answer_id for f in self.corrections.list_feedback(bad_only=True)}
         matcher = self.matcher
-        vectors = self.embedder.embed_queries([r.question for r in records.values()])
-        suggestions = []
-        floor = max(0.0, matcher.band - 0.1) if floor is None else floor
+        floor = matcher.review_floor if min_similarity is None else min_similarity
+        judge = (lambda a, b: False) if self.config.corrections_judge == "llm" else None
+        newest = [records[0] for records in groups.values()]
+        vectors = self.embedder.embed_queries([r.question for r in newest])
         # The classifier's features embed variants of both questions: a correction's question
         # and a logged one recur across pairs, so each text is embedded once per scan.
-        known = {r.question: v for r, v in zip(records.values(), vectors)}
+        known = {r.question: v for r, v in zip(newest, vectors)}
 
         def embed(texts: list[str]) -> np.ndarray:
             missing = [t for t in dict.fromkeys(texts) if t not in known]
@@ -225,14 +231,17 @@ class Assistant:
                 known.update(zip(missing, self.embedder.embed_queries(missing)))
             return np.stack([known[t] for t in texts])
 
-        for record, vector in zip(records.values(), vectors):
-            verdicts = list(self._weigh(record.question, vector, None, matcher, embed))
+        suggestions = []
+        for (key, records), vector in zip(groups.items(), vectors):
+            record = records[0]
+            verdicts = list(self._weigh(record.question, vector, judge, matcher, embed))
             settled = {target for _, target, _, matched, _, _ in verdicts if matched}
             near = []
             for candidate, target, similarity, matched, _, p in verdicts:
-                if matched or target in settled or similarity < floor:
+                if (matched or target in settled or candidate.not_same_as or similarity < floor
+                        or target not in active or (target, key) in linked):
                     continue
-                if similarity < matcher.band:  # the band turned it down before the classifier was asked
+                if p is None and similarity < matcher.band:  # the band turned it down before the classifier
                     p = matcher.score(candidate.question, record.question, similarity, embed)
                 if p is not None:
                     near.append((p, candidate, target, similarity))
@@ -243,10 +252,10 @@ class Assistant:
             if correction is None:
                 continue
             suggestions.append({
-                "answer_id": record.id, "question": record.question, "asked_at": record.created_at,
-                "bad_feedback": record.id in bad, "correction_id": correction.id,
-                "correction_question": correction.question, "nearest_question": candidate.question,
-                "similarity": round(similarity, 4), "probability": round(p, 4),
+                "answer_id": record.id, "question": record.question, "created_at": record.created_at,
+                "times_asked": len(records), "bad_feedback": any(r.id in bad for r in records),
+                "correction_id": correction.id, "correction_question": correction.question,
+                "nearest_question": candidate.question, "similarity": round(similarity, 4), "probability": round(p, 4),
             })
         suggestions.sort(key=lambda s: (not s["bad_feedback"], -s["probability"]))
         return suggestions[:limit]
@@ -533,6 +542,11 @@ class Assistant:
             budget -= cost
             chosen.append(source)
         return chosen
+
+
+def _question_key(question: str) -> str:
+    """A question, case, punctuation and contractions aside: how a review queue tells repeats."""
+    return " ".join(re.findall(r"\w+", expand(question).lower()))
 
 
 def _correction_source(correction: Correction) -> Source:

@@ -83,12 +83,14 @@ def stem(word: str) -> str:
     return word[:-1] if len(word) >= 6 and word.endswith("ll") else word
 
 
-_NEGATIONS = [(re.compile(r"\b(can|won)['’]t\b", re.I), lambda m: {"can": "can not", "won": "will not"}[m[1].lower()]),
+_IRREGULAR = {"can": "can not", "won": "will not", "shan": "shall not", "ain": "is not"}
+_NEGATIONS = [(re.compile(r"\b(can|won|shan|ain)['’]t\b", re.I), lambda m: _IRREGULAR[m[1].lower()]),
+              (re.compile(r"\bcannot\b", re.I), lambda m: "can not"),
               (re.compile(r"n['’]t\b", re.I), lambda m: " not")]
 
 
 def expand(text: str) -> str:
-    """Negations spelled out ("doesn't" -> "does not"), so that a contraction neither hides
+    """Negations spelled out ("doesn't" -> "does not", "cannot" -> "can not"), so that a contraction neither hides
     a "not" nor adds stray words ("doesn", "t"). Other contractions stay: the "s" of
     "What's" is a rewritten question frame, which the classifier has learned to read."""
     for pattern, replace in _NEGATIONS:
@@ -236,6 +238,12 @@ class Matcher:
             return False, "in band, the LLM judge says the questions differ", p
         return True, f"in band, classifier p={p:.2f}" + (" and LLM judge agree" if judge else ""), p
 
+    @property
+    def review_floor(self) -> float:
+        """The similarity from which a question a correction did not get is put before a
+        reviewer (`Assistant.suggest_links`): 0.1 below the band."""
+        return max(0.0, self.band - 0.1)
+
     def score(self, a: str, b: str, similarity: float, embed: Embed | None = None) -> float | None:
         """The classifier's probability that `b` asks what `a` asks, at any similarity; None
         when the second classifier says `b` is about something else."""
@@ -367,7 +375,7 @@ def evaluate_matcher(matcher: Matcher, pairs: list[dict], similarity, judge=None
     every = list(pairs) + crossed
     sims = similarity([p["a"] for p in every], [p["b"] for p in every])
     rows = []
-    floor = max(0.0, matcher.band - 0.1)  # as `Assistant.suggest_links`
+    floor = matcher.review_floor  # as `Assistant.suggest_links`
     for p, s in zip(every, sims):
         s = float(s)
         matched, why, probability = matcher.assess(p["a"], p["b"], s, judge, embed)
@@ -389,9 +397,9 @@ def evaluate_matcher(matcher: Matcher, pairs: list[dict], similarity, judge=None
         "unrelated_pairs": len(far),
         "unrelated_override_rate": sum(r["matched"] for r in far) / len(far) if far else 0.0,
         # the review queue (`rag corrections suggest`), were every question of the set logged
-        "missed_paraphrases_suggested": sum(r["suggested"] for r in missed) / len(missed) if missed else 0.0,
+        "missed_paraphrases_suggested": sum(r["suggested"] for r in missed) / len(missed) if missed else 1.0,
         "suggestions": len(suggested),
-        "suggestion_precision": sum(bool(r["match"]) for r in suggested) / len(suggested) if suggested else 0.0,
+        "suggestion_precision": sum(bool(r["match"]) for r in suggested) / len(suggested) if suggested else 1.0,
         "rows": rows,
         "unrelated_rows": [r for r in far if r["matched"]],
     }

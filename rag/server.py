@@ -477,10 +477,12 @@ def create_app(state: ServerState):
         return {"corrections": [c.to_dict() for c in assistant.corrections.list(include_inactive)]}
 
     @app.get("/v1/corrections/suggestions")
-    def corrections_suggestions(request: Request, limit: int = Query(20, ge=1, le=500)):
+    def corrections_suggestions(request: Request, limit: int = Query(20, ge=1, le=500),
+                                scan: int = Query(1000, ge=1, le=100_000),
+                                min_similarity: float | None = Query(None, ge=-1.0, le=1.0)):
         """Questions a correction probably answers but was not applied to (`rag corrections suggest`)."""
         admin(request)
-        return {"suggestions": assistant.suggest_links(limit=limit)}
+        return {"suggestions": assistant.suggest_links(limit=limit, scan=scan, min_similarity=min_similarity)}
 
     @app.post("/v1/corrections", status_code=201)
     def corrections_add(body: CorrectionRequest, request: Request):

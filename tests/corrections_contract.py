@@ -66,6 +66,9 @@ class CorrectionStoreContract:
                                           created_at=f"2026-01-0{i + 1}T00:00:00+00:00"))
         assert [r.id for r in store.recent_answers()] == ["a3", "a0"]  # no correction's, no failure
         assert [r.id for r in store.recent_answers(1)] == ["a3"]
+        for i in range(5):  # in the same second: still newest first
+            store.log_answer(AnswerRecord(f"s{i}", "q", "x", [], "m", "answer@v1"))
+        assert [r.id for r in store.recent_answers(3)] == ["s4", "s3", "s2"]
 
     def test_meta_round_trip(self, store):
         assert store.get_meta("matcher") is None

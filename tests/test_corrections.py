@@ -179,30 +179,58 @@ def test_linked_questions_extend_a_correction_and_rule_it_out(assistant):
 
 def test_suggested_links_are_questions_a_correction_nearly_matched(assistant):
     """The review queue for the matcher's misses: logged questions whose nearest correction
-    was in the band but turned down, thumbs down first, each once; a link either way
-    settles a question (the CLI: test_cli.py)."""
+    was close but turned down, thumbs down first, each once; a link either way settles a
+    question (the CLI: test_cli.py)."""
     assert assistant.suggest_links() == []
     c = assistant.correct("Run wombat self-update.", question="how do I upgrade wombat", author="ana")
-    assistant.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.99, "weights": [0.0] * 6})
+    reject = {"accept": 1.0, "p_min": 0.999}  # the classifier turns every pair down, with p = 0.5
+    assistant.corrections.set_meta("matcher", {"band": 0.0, "weights": [0.0] * 6, **reject})
     reworded = assistant.ask("what is the procedure to bring wombat to its newest release")
-    assistant.ask("How do I uninstall Wombat?")
-    again = assistant.ask("how do I  uninstall wombat")  # the same question: suggested once, its newest answer
+    first = assistant.ask("How don't I uninstall Wombat?")
+    again = assistant.ask("how do not i  uninstall wombat")  # the same question: suggested once, its newest answer
     assert reworded.correction is None and again.correction is None
-    assistant.feedback(reworded.id, good=False)
+    assistant.feedback(first.id, good=False)  # thumbs down on an earlier answer to it count
     got = assistant.suggest_links()
-    assert [(s["answer_id"], s["bad_feedback"], s["correction_id"], s["probability"]) for s in got] == [
-        (reworded.id, True, c.id, 0.5), (again.id, False, c.id, 0.5)]
+    assert [(s["answer_id"], s["bad_feedback"], s["times_asked"], s["correction_id"], s["probability"]) for s in got] == [
+        (again.id, True, 2, c.id, 0.5), (reworded.id, False, 1, c.id, 0.5)]
     assert got[0]["correction_question"] == c.question and got[0]["similarity"] > 0
     assert len(assistant.suggest_links(limit=1)) == 1
+    # then the likeliest: here the classifier's probability grows with the similarity
+    assistant.corrections.set_meta("matcher", {"band": 0.0, "weights": [0.0, 5.0, 0, 0, 0, 0], **reject})
+    unflagged = [s for s in assistant.suggest_links() if not s["bad_feedback"]]
+    assistant.feedback(again.id, good=True)
+    assert [s["probability"] for s in unflagged] == sorted((s["probability"] for s in unflagged), reverse=True)
     # below the band too, down to the floor: the classifier is asked there for the queue alone
-    assistant.corrections.set_meta("matcher", {"band": 0.99, "accept": 1.0, "p_min": 0.99, "weights": [0.0] * 6})
-    assert [s["answer_id"] for s in assistant.suggest_links(floor=0.0)] == [reworded.id, again.id]
+    assistant.corrections.set_meta("matcher", {"band": 0.99, "weights": [0.0] * 6, **reject})
+    assert [s["answer_id"] for s in assistant.suggest_links(min_similarity=0.0)] == [again.id, reworded.id]
     assert assistant.suggest_links() == [] and assistant.ask(reworded.question).correction is None  # floor 0.89
-    assistant.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.99, "weights": [0.0] * 6})
+    assistant.corrections.set_meta("matcher", {"band": 0.0, "weights": [0.0] * 6, **reject})
 
     assistant.correct(answer_id=reworded.id, same_as=c.id)
-    assistant.correct(answer_id=again.id, not_same_as=c.id)
+    ruled = assistant.correct(answer_id=again.id, not_same_as=c.id)
     assert assistant.suggest_links() == []
+    # a question close to a not_same_as link is no evidence for the correction it rules out
+    near_ruled = assistant.ask("how do not i uninstall wombat completely")
+    assert [(s["answer_id"], s["nearest_question"]) for s in assistant.suggest_links()] == [(near_ruled.id, c.question)]
+    # a disabled correction is suggested by neither its question nor its links
+    assistant.corrections.update(c.id, active=False)
+    assert all(s["answer_id"] != near_ruled.id and s["correction_id"] != c.id for s in assistant.suggest_links())
+    assistant.corrections.update(c.id, active=True)
+    # a matcher saved before the frame features has no same-words rule: the link itself settles
+    assistant.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.999, "weights": [0.0] * 3})
+    assert {s["answer_id"] for s in assistant.suggest_links()} <= {near_ruled.id}
+
+
+def test_with_an_llm_judge_the_queue_holds_what_only_the_judge_turned_down(tmp_path):
+    index = FaissIndex(tmp_path / "idx")
+    write_chunks(index, E, {"docs/upgrade.md": [Chunk("docs/upgrade.md", "To upgrade wombat run wombat self-update", 0, "Wombat", ("Wombat",))]})
+    judged = Assistant(Config(index=str(tmp_path / "idx"), embedding_model="fake-hash", corrections_judge="llm"),
+                       index=index, embedder=E, llm=ScriptedChat("DIFFERENT"))
+    c = judged.correct("Run wombat self-update.", question="how do I upgrade wombat")
+    judged.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.0, "weights": [0.0] * 6})
+    asked = judged.ask("how do I upgrade wombat quickly")  # the classifier says yes, the judge no
+    assert asked.correction is None
+    assert [(s["answer_id"], s["correction_id"]) for s in judged.suggest_links()] == [(asked.id, c.id)]
 
 
 def test_feedback_and_correction_need_a_known_answer(assistant):

@@ -116,8 +116,14 @@ def test_corrections_need_the_bearer_token_and_then_override_answers(index):
     assert missed["correction"] is None
     assert client.get("/v1/corrections/suggestions").status_code == 401
     assert client.get("/v1/corrections/suggestions?limit=0", headers=auth).status_code == 422
-    queue = client.get("/v1/corrections/suggestions", headers=auth).json()["suggestions"]
-    assert {s["answer_id"] for s in queue} <= {missed["id"]}  # the fake embedder may not put it in the band
+    from indexes.corrections import SqliteCorrectionStore
+
+    store = SqliteCorrectionStore(index.location)  # a matcher that turns everything down, for a known queue
+    store.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.999, "weights": [0.0] * 6})
+    queue = client.get("/v1/corrections/suggestions?scan=50&min_similarity=-1", headers=auth).json()["suggestions"]
+    assert [(s["answer_id"], s["correction_id"]) for s in queue] == [(missed["id"], cid)]
+    store.set_meta("matcher", None)  # back to the default
+    store.close()
     link = client.post("/v1/corrections", headers=auth, json={"answer_id": missed["id"], "same_as": cid})
     assert link.status_code == 201 and link.json()["same_as"] == cid
     linked = client.post("/v1/ask", json={"question": "What is the procedure to bring Wombat up to date?"}).json()

@@ -195,20 +195,21 @@ def corrections_export(ctx, file, index):
 
 
 @corrections.command(name="suggest")
-@click.option("--limit", type=int, default=20, show_default=True, help="At most this many suggestions.")
-@click.option("--scan", type=int, default=1000, show_default=True, help="How many of the latest answers to look at.")
-@click.option("--min-similarity", "floor", type=float, default=None,
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many suggestions.")
+@click.option("--scan", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="How many of the latest answers to look at.")
+@click.option("--min-similarity", type=float, default=None,
               help="Lowest similarity to a correction's question (default: 0.1 below the matcher's band).")
 @index_option
 @json_option
 @click.pass_context
-def corrections_suggest(ctx, limit, scan, floor, index, as_json):
-    """Questions a correction probably answers that it was not applied to (the matcher found
-    them close but turned them down), thumbs down first, then the likeliest. Confirm one
-    with `rag correct ANSWER_ID --same-as CORRECTION_ID`, or rule it out with --not-same-as;
-    either way it is not suggested again."""
+def corrections_suggest(ctx, limit, scan, min_similarity, index, as_json):
+    """Questions a correction probably answers that it was not applied to (close to its
+    question, but turned down), thumbs down first, then the likeliest. Confirm one with `rag
+    correct ANSWER_ID --same-as CORRECTION_ID`, or rule it out with --not-same-as; either
+    way it is not suggested again."""
     try:
-        items = _assistant(ctx, index=index).suggest_links(limit=limit, scan=scan, floor=floor)
+        items = _assistant(ctx, index=index).suggest_links(limit=limit, scan=scan, min_similarity=min_similarity)
     except RagError as exc:
         _fail(exc, as_json)
     if as_json:
@@ -216,7 +217,8 @@ def corrections_suggest(ctx, limit, scan, floor, index, as_json):
         return
     for s in items:
         mark = click.style("  [thumbs down]", fg="red") if s["bad_feedback"] else ""
-        click.echo(f"{s['asked_at'][:16]}  {s['question']!r}{mark}")
+        asked = f" (asked {s['times_asked']} times)" if s["times_asked"] > 1 else ""
+        click.echo(f"{s['created_at'][:16]}  {s['question']!r}{asked}{mark}")
         click.echo(f"    may ask what correction {s['correction_id']} answers: {s['correction_question']!r} "
                    f"(similarity {s['similarity']:.2f}, classifier {s['probability']:.2f})")
         click.echo(f"    rag correct {s['answer_id']} --same-as {s['correction_id']}    (or --not-same-as)")
