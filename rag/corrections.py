@@ -400,6 +400,7 @@ def evaluate_matcher(matcher: Matcher, pairs: list[dict], similarity, judge=None
         "missed_paraphrases_suggested": sum(r["suggested"] for r in missed) / len(missed) if missed else 1.0,
         "suggestions": len(suggested),
         "suggestion_precision": sum(bool(r["match"]) for r in suggested) / len(suggested) if suggested else 1.0,
+        "reviewed_recall": sum(r["matched"] or r["suggested"] for r in paraphrases) / len(paraphrases) if paraphrases else 0.0,
         "rows": rows,
         "unrelated_rows": [r for r in far if r["matched"]],
     }

@@ -272,6 +272,7 @@ def test_calibrate_and_eval_on_pairs_with_the_real_model(workdir):
     assert report["unrelated_override_rate"] <= 0.01
     # the review queue shows a reviewer most of what the matcher missed, paraphrases among near misses
     assert report["missed_paraphrases_suggested"] > 0.5 and 0 < report["suggestion_precision"] < 1
+    assert report["paraphrase_recall"] < report["reviewed_recall"] <= 1
 
 
 def test_answer_logs_from_before_conversations_are_migrated(tmp_path):

@@ -278,6 +278,7 @@ def _eval_corrections(ctx, dataset, index, out, limit, as_json):
                    f"{summary['unrelated_override_rate']:.0%} of {summary['unrelated_pairs']} unrelated pairs overridden")
         click.echo(f"review queue (rag corrections suggest): {summary['missed_paraphrases_suggested']:.0%} of the missed "
                    f"paraphrases, in {summary['suggestions']} suggestions of which "
-                   f"{summary['suggestion_precision']:.0%} are paraphrases")
+                   f"{summary['suggestion_precision']:.0%} are paraphrases; confirmed by a reviewer, "
+                   f"{summary['reviewed_recall']:.0%} of paraphrases overridden")
 
 
