@@ -164,7 +164,8 @@ class Assistant:
         if vector is None:
             vector = self.embedder.embed_query(question)
         judge = self._judge if self.config.corrections_judge == "llm" else None
-        for candidate, target, similarity, matched, why, _ in self._weigh(question, vector, judge):
+        embed = self._embed_once({question: vector})  # the classifier's texts recur across candidates
+        for candidate, target, similarity, matched, why, _ in self._weigh(question, vector, judge, embed=embed):
             if not matched or candidate.not_same_as:
                 continue
             correction = self.corrections.get(target) if candidate.same_as else candidate
@@ -195,6 +196,15 @@ class Assistant:
                 decided.add(target)
             yield candidate, target, similarity, matched, why, p
 
+    def _embed_once(self, known: dict[str, np.ndarray]):
+        """`embed_queries` that embeds each text once, starting from the vectors in `known`."""
+        def embed(texts: list[str]) -> np.ndarray:
+            missing = [t for t in dict.fromkeys(texts) if t not in known]
+            if missing:
+                known.update(zip(missing, self.embedder.embed_queries(missing)))
+            return np.stack([known[t] for t in texts])
+        return embed
+
     def suggest_links(self, limit: int = 20, scan: int = 1000, min_similarity: float | None = None) -> list[dict[str, Any]]:
         """Questions a correction probably answers that it was not applied to: for a reviewer
         to confirm (`correct(answer_id=..., same_as=...)`) or rule out (`not_same_as=`).
@@ -223,14 +233,7 @@ class Assistant:
         vectors = self.embedder.embed_queries([r.question for r in newest])
         # The classifier's features embed variants of both questions: a correction's question
         # and a logged one recur across pairs, so each text is embedded once per scan.
-        known = {r.question: v for r, v in zip(newest, vectors)}
-
-        def embed(texts: list[str]) -> np.ndarray:
-            missing = [t for t in dict.fromkeys(texts) if t not in known]
-            if missing:
-                known.update(zip(missing, self.embedder.embed_queries(missing)))
-            return np.stack([known[t] for t in texts])
-
+        embed = self._embed_once({r.question: v for r, v in zip(newest, vectors)})
         suggestions = []
         for (key, records), vector in zip(groups.items(), vectors):
             record = records[0]
