@@ -88,6 +88,11 @@ def test_a_correction_holds_on_pgvector(pg_collection):
     missed = assistant.ask("how do I delete photos")
     assert missed.correction is None
     assert [f.answer_id for f in assistant.corrections.list_feedback(bad_only=True)] == [bad.id]
+    # the review queue, on PostgreSQL's answer log (a matcher that turns everything down)
+    assistant.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.999, "weights": [0.0] * 6})
+    queue = assistant.suggest_links(min_similarity=-1.0)
+    assert [(s["answer_id"], s["correction_id"]) for s in queue] == [(missed.id, c.id)]
+    assistant.corrections.set_meta("matcher", None)
     # a question linked to the correction gets it; one linked as not the same keeps its own answer
     assistant.correct(answer_id=missed.id, same_as=c.id)
     assert assistant.ask("How do I delete photos?").correction["id"] == c.id
