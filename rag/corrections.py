@@ -433,6 +433,17 @@ def plot_calibration(result: dict, path: str | Path) -> Path | None:
     return Path(path)
 
 
+def link_pairs(store: CorrectionStore) -> list[dict]:
+    """The questions reviewers linked to corrections, as calibration pairs: a `same_as` link
+    is a paraphrase of its correction's question, a `not_same_as` link a near miss."""
+    pairs = []
+    for c in store.list(True):
+        target = store.get(c.linked_to) if c.linked_to else None
+        if target is not None:
+            pairs.append({"a": target.question, "b": c.question, "match": bool(c.same_as), "link": c.id})
+    return pairs
+
+
 def load_pairs(path: str | Path) -> list[dict]:
     pairs = []
     with open(path, encoding="utf-8") as fh:
@@ -451,4 +462,4 @@ def correction_info(correction: Correction, mode: str, similarity: float) -> dic
 
 
 __all__ = ["Correction", "CorrectionStore", "Matcher", "calibrate", "correction_info", "evaluate_matcher",
-           "load_pairs", "plot_calibration"]
+           "link_pairs", "load_pairs", "plot_calibration"]

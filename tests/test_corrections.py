@@ -262,7 +262,7 @@ def test_calibrate_and_eval_on_pairs_with_the_real_model(workdir):
     summary = json.loads(result.stdout)
     assert summary["false_override_rate"] <= 0.05 and summary["unrelated_override_rate"] <= 0.01
     assert summary["pairs"] == 268 and summary["unrelated_pairs"] == 300 and 0.3 < summary["recall"] <= 1
-    assert len(summary["matcher"]["weights"]) == 1 + len(FEATURES)
+    assert len(summary["matcher"]["weights"]) == 1 + len(FEATURES) and summary["links"] == 0
     assert (workdir / "cal" / "calibration.png").read_bytes()[:4] == b"\x89PNG"
     result = runner.invoke(cli, ["eval", str(data / "corrections_test.jsonl"), "--index", "idx", "--out", "ev", "--json"])
     assert result.exit_code == 0, result.output
@@ -273,6 +273,17 @@ def test_calibrate_and_eval_on_pairs_with_the_real_model(workdir):
     # the review queue shows a reviewer most of what the matcher missed, paraphrases among near misses
     assert report["missed_paraphrases_suggested"] > 0.5 and 0 < report["suggestion_precision"] < 1
     assert report["paraphrase_recall"] < report["reviewed_recall"] <= 1
+    # the questions reviewers linked are labelled pairs: calibrate learns from them too
+    made = json.loads(runner.invoke(cli, ["correct", "--question", "How do I rotate the Wombat API keys?", "--answer",
+                                          "Run wombat keys rotate.", "--index", "idx", "--json"]).stdout)
+    for question, link in (("Can I renew Wombat's access keys?", "--same-as"), ("How do I revoke a Wombat API key?",
+                                                                               "--not-same-as")):
+        assert runner.invoke(cli, ["correct", "--question", question, link, made["id"], "--index", "idx"]).exit_code == 0
+    result = runner.invoke(cli, ["corrections", "calibrate", str(data / "corrections_calibration.jsonl"), "--with-links",
+                                 "--dry-run", "--index", "idx", "--out", "cal2", "--json"])
+    assert result.exit_code == 0, result.output
+    linked = json.loads(result.stdout)
+    assert (linked["links"], linked["pairs"]) == (2, 270)
 
 
 def test_answer_logs_from_before_conversations_are_migrated(tmp_path):

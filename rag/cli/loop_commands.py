@@ -234,12 +234,10 @@ def corrections_pairs(ctx, file, index):
     """Write the questions people linked to corrections as calibration pairs (JSONL, to FILE,
     default stdout): --same-as links are paraphrases, --not-same-as links near misses. Add
     them to a calibration set and run `rag corrections calibrate` on it."""
-    store = _assistant(ctx, index=index).corrections
-    for c in store.list(True):
-        target = store.get(c.linked_to) if c.linked_to else None
-        if target is not None:
-            pair = {"a": target.question, "b": c.question, "match": bool(c.same_as), "link": c.id}
-            file.write(json.dumps(pair, ensure_ascii=False) + "\n")
+    from rag.corrections import link_pairs
+
+    for pair in link_pairs(_assistant(ctx, index=index).corrections):
+        file.write(json.dumps(pair, ensure_ascii=False) + "\n")
 
 
 @corrections.command(name="import")
@@ -287,20 +285,24 @@ def corrections_import(ctx, file, index, as_json):
               help="Share of unrelated pairs (the dataset's questions crossed between pairs) that may be overridden.")
 @click.option("--out", type=click.Path(file_okay=False), default="calibration", show_default=True)
 @click.option("--dry-run", is_flag=True, help="Report only; keep the index's current matcher.")
+@click.option("--with-links", is_flag=True,
+              help="Add the questions reviewers linked in this index (as `rag corrections pairs` writes them).")
 @index_option
 @json_option
 @click.pass_context
-def corrections_calibrate(ctx, dataset, max_false_rate, max_unrelated_rate, out, dry_run, index, as_json):
+def corrections_calibrate(ctx, dataset, max_false_rate, max_unrelated_rate, out, dry_run, with_links, index, as_json):
     """Fit the correction matcher on DATASET: JSONL pairs {"a": q, "b": q2, "match": true}
-    (paraphrases) and {"match": false} (near misses). Prints precision and recall per
-    cosine threshold, plots them, and sets the index's matcher to the best one."""
+    (paraphrases) and {"match": false} (near misses), and with --with-links the index's own
+    linked questions. Prints precision and recall per cosine threshold, plots them, and sets
+    the index's matcher to the best one."""
     from pathlib import Path
 
-    from rag.corrections import calibrate, load_pairs, pair_similarity, plot_calibration
+    from rag.corrections import calibrate, link_pairs, load_pairs, pair_similarity, plot_calibration
 
     try:
         assistant = _assistant(ctx, index=index)
-        pairs = load_pairs(dataset)
+        links = link_pairs(assistant.corrections) if with_links else []
+        pairs = load_pairs(dataset) + links
         embedder = assistant.embedder
         result = calibrate(pairs, pair_similarity(embedder), max_false_rate, embed=embedder.embed_queries,
                            max_unrelated_rate=max_unrelated_rate)
@@ -312,7 +314,7 @@ def corrections_calibrate(ctx, dataset, max_false_rate, max_unrelated_rate, out,
     except (RagError, ValueError) as exc:
         _fail(exc, as_json)
     summary = {k: result[k] for k in ("matcher", "recall", "false_override_rate", "pairs", "unrelated_pairs",
-                                      "unrelated_override_rate", "cosine_only")}
+                                      "unrelated_override_rate", "cosine_only")} | {"links": len(links)}
     if as_json:
         _emit(summary)
         return
@@ -323,6 +325,7 @@ def corrections_calibrate(ctx, dataset, max_false_rate, max_unrelated_rate, out,
     click.echo(f"\nTwo-stage matcher: band {m['band']}..{m['accept']}, classifier p >= {m['p_min']}: "
                f"{result['recall']:.0%} of paraphrases, {result['false_override_rate']:.0%} of near misses, "
                f"{result['unrelated_override_rate']:.0%} of {result['unrelated_pairs']} unrelated pairs overridden"
+               + (f", with {len(links)} linked questions" if with_links else "")
                + ("" if dry_run else f" (saved to {assistant.config.index})"))
     if plot:
         click.echo(f"Plot: {plot}", err=True)
