@@ -20,7 +20,7 @@ from indexes.corrections import AnswerRecord, Correction, CorrectionStore, Feedb
 from indexes.errors import RagError
 from rag.attribution import attribute
 from rag.config import Config
-from rag.corrections import Matcher, correction_info, expand
+from rag.corrections import Matcher, correction_info, question_key
 from rag.guard import WITHHELD, LeakGuard, neutral
 from rag.llm import ChatModel, Completion, load_chat, load_job_chat
 from rag.pricing import cost_usd, price_table
@@ -219,12 +219,12 @@ class Assistant:
         feedback on any of their answers come first, then the likeliest paraphrases."""
         groups: dict[str, list] = {}
         for record in self.corrections.recent_answers(scan):  # newest first
-            groups.setdefault(_question_key(record.question), []).append(record)
+            groups.setdefault(question_key(record.question), []).append(record)
         stored = self.corrections.list(include_inactive=True)
         active = {c.id for c in stored if c.active and c.linked_to is None}
         if not groups or not active:
             return []
-        linked = {(c.linked_to, _question_key(c.question)) for c in stored if c.linked_to}
+        linked = {(c.linked_to, question_key(c.question)) for c in stored if c.linked_to}
         bad = {f.answer_id for f in self.corrections.list_feedback(bad_only=True)}
         matcher = self.matcher
         floor = matcher.review_floor if min_similarity is None else min_similarity
@@ -545,11 +545,6 @@ class Assistant:
             budget -= cost
             chosen.append(source)
         return chosen
-
-
-def _question_key(question: str) -> str:
-    """A question, case, punctuation and contractions aside: how a review queue tells repeats."""
-    return " ".join(re.findall(r"\w+", expand(question).lower()))
 
 
 def _correction_source(correction: Correction) -> Source:

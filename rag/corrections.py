@@ -90,9 +90,9 @@ _NEGATIONS = [(re.compile(r"\b(can|won|shan|ain)['’]t\b", re.I), lambda m: _IR
 
 
 def expand(text: str) -> str:
-    """Negations spelled out ("doesn't" -> "does not", "cannot" -> "can not"), so that a contraction neither hides
-    a "not" nor adds stray words ("doesn", "t"). Other contractions stay: the "s" of
-    "What's" is a rewritten question frame, which the classifier has learned to read."""
+    """Negations spelled out ("doesn't" -> "does not", "cannot" -> "can not"), so that a
+    contraction neither hides a "not" nor adds stray words ("doesn", "t"). Other contractions
+    stay: the "s" of "What's" is a rewritten question frame, which the classifier reads."""
     for pattern, replace in _NEGATIONS:
         text = pattern.sub(replace, text)
     return text
@@ -132,6 +132,11 @@ def same_words(a: str, b: str) -> bool:
     kept = [[stem(w) for w in ws if w not in STOPWORDS or w in _RELATIONS] for ws in words]
     asks = [{w for w in ws if w in _ASKS} for ws in words]
     return bool(content_words(a)) and kept[0] == kept[1] and asks[0] == asks[1]
+
+
+def question_key(question: str) -> str:
+    """A question, case, punctuation and contractions aside: how a review queue tells repeats."""
+    return " ".join(_WORD.findall(expand(question).lower()))
 
 
 def _without(text: str, words: list[str]) -> str:
@@ -226,12 +231,9 @@ class Matcher:
             return False, f"similarity {similarity:.3f} < {self.band}", None
         if not self.legacy and same_words(a, b):
             return True, f"in band, similarity {similarity:.3f}, the same words", None
-        values = self.features(a, b, similarity, embed)
-        if self.related_weights is not None:
-            related = self.probability(values, self.related_weights)
-            if related < self.related_min:
-                return False, f"in band, about something else: p={related:.2f} < {self.related_min}", None
-        p = self.probability(values)
+        related, p = self._classify(a, b, similarity, embed)
+        if p is None:
+            return False, f"in band, about something else: p={related:.2f} < {self.related_min}", None
         if p < self.p_min:
             return False, f"in band, classifier p={p:.2f} < {self.p_min}", p
         if judge is not None and not judge(a, b):
@@ -247,10 +249,16 @@ class Matcher:
     def score(self, a: str, b: str, similarity: float, embed: Embed | None = None) -> float | None:
         """The classifier's probability that `b` asks what `a` asks, at any similarity; None
         when the second classifier says `b` is about something else."""
+        return self._classify(a, b, similarity, embed)[1]
+
+    def _classify(self, a: str, b: str, similarity: float, embed: Embed | None) -> tuple[float | None, float | None]:
+        """(the second classifier's probability that b is related, if it has one; the first's
+        that b is a paraphrase, or None when the second says b is about something else)."""
         values = self.features(a, b, similarity, embed)
-        if self.related_weights is not None and self.probability(values, self.related_weights) < self.related_min:
-            return None
-        return self.probability(values)
+        related = self.probability(values, self.related_weights) if self.related_weights is not None else None
+        if related is not None and related < self.related_min:
+            return related, None
+        return related, self.probability(values)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
