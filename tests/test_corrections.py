@@ -76,6 +76,47 @@ def test_calibrate_picks_a_matcher_without_false_overrides():
     assert len(framed["matcher"]["related_weights"]) == 6
 
 
+def test_opposite_words_never_make_the_same_question():
+    from rag.corrections import opposed
+
+    assert opposed("How do I enable TLS between nodes?", "How do I disable TLS between nodes?") == ("enable", "disable")
+    assert opposed("How do I install the operator?", "How do I uninstall the operator?") == ("install", "uninstall")
+    assert opposed("How fast does it scale up?", "How fast does it scale down?") == ("up", "down")
+    assert opposed("How do I upload my code?", "How do I download my code?") == ("upload", "download")
+    assert opposed("How do I read Parquet files?", "How do I write Parquet files?") == ("read", "write")
+    # synonyms sit on the same side; any other swap is the classifier's to judge
+    assert opposed("How do I read a checkpoint?", "How do I load a checkpoint?") is None
+    assert opposed("How do I remove a column?", "How do I drop a column?") is None
+    assert opposed("How do I set the batch size?", "How do I set the number of CPUs?") is None
+    # a question turned around by a word the other lacks may still ask the same
+    assert opposed("How do I keep the connection open?", "How do I stop the connection from closing?") is None
+    assert opposed("Why is the dashboard down?", "How do I bring the dashboard back up?") is None
+    anything = Matcher(band=0.0, accept=0.0, p_min=0.0, weights=[0.0] * 6)
+    assert anything.assess("How do I enable TLS?", "How do I disable TLS?", 0.99) == (
+        False, "opposite words: 'enable' / 'disable'", None)
+    assert anything.score("How do I enable TLS?", "How do I disable TLS?", 0.99) is None  # nor put up for review
+    legacy = Matcher(band=0.0, accept=0.5, p_min=0.0, weights=[0.0] * 3)  # saved before the rule: decides as it did
+    assert legacy.decide("How do I enable TLS?", "How do I disable TLS?", 0.99)[0] is True
+
+
+def test_calibration_leaves_opposite_words_to_the_rule():
+    import numpy as np
+
+    pairs = [pair for i in range(10) for pair in (
+        {"a": f"How do I enable feature {i}?", "b": f"Can feature {i} be switched on?", "match": True},
+        {"a": f"How do I enable feature {i}?", "b": f"How do I disable feature {i}?", "match": False})]
+
+    known = {(p["a"], p["b"]): 0.9 if p["match"] else 0.99 for p in pairs}  # the opposite is the nearer,
+
+    def similarity(a, b):  # as with a small embedding model; the questions of different pairs are far apart
+        return np.array([known.get(pair, 0.2) for pair in zip(a, b)])
+
+    result = calibrate(pairs, similarity, max_false_rate=0.0, embed=E.embed_queries)
+    assert (result["recall"], result["false_override_rate"]) == (1.0, 0.0)
+    rows = evaluate_matcher(Matcher.from_dict(result["matcher"]), pairs, similarity, embed=E.embed_queries)["rows"]
+    assert all(r["why"] == "opposite words: 'enable' / 'disable'" for r in rows if not r["match"])
+
+
 def test_unrelated_pairs_cross_the_questions_of_different_pairs():
     from rag.corrections import unrelated_pairs
 
@@ -270,6 +311,9 @@ def test_calibrate_and_eval_on_pairs_with_the_real_model(workdir):
     assert report["matcher"] == summary["matcher"]  # the calibration was stored with the index
     assert report["pairs"] == 140 and report["near_miss_override_rate"] <= 0.05 and report["paraphrase_recall"] > 0.3
     assert report["unrelated_override_rate"] <= 0.01
+    opposite = [r for r in json.loads((workdir / "ev" / "corrections_results.json").read_text())["rows"]
+                if r["why"].startswith("opposite words")]  # "enable" / "disable", "upload" / "download", ...
+    assert len(opposite) >= 3 and not any(r["match"] or r["matched"] for r in opposite)
     # the review queue shows a reviewer most of what the matcher missed, paraphrases among near misses
     assert report["missed_paraphrases_suggested"] > 0.5 and 0 < report["suggestion_precision"] < 1
     assert report["paraphrase_recall"] < report["reviewed_recall"] <= 1

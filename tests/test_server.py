@@ -112,7 +112,7 @@ def test_corrections_need_the_bearer_token_and_then_override_answers(index):
     fixed = client.post("/v1/ask", json={"question": "how to upgrade wombat"}).json()
     assert fixed["answer"] == "Use wombat upgrade --all." and fixed["correction"]["author"] == "ana"
     cid = made.json()["id"]
-    missed = client.post("/v1/ask", json={"question": "what is the procedure to bring wombat up to date"}).json()
+    missed = client.post("/v1/ask", json={"question": "what is the procedure to bring wombat to the newest version"}).json()
     assert missed["correction"] is None
     assert client.get("/v1/corrections/suggestions").status_code == 401
     assert client.get("/v1/corrections/suggestions?limit=0", headers=auth).status_code == 422
