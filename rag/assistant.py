@@ -264,9 +264,11 @@ class Assistant:
         return suggestions[:limit]
 
     def _judge(self, a: str, b: str) -> bool:
+        """The LLM judge: True only for a reply that starts with SAME and does not say
+        DIFFERENT too (a small model that echoes "Same or different?" has said nothing)."""
         prompt = prompts.load("same_question", self.config.prompts_dir)
-        reply = self.llm_for("judge").complete(prompt.render(a=a, b=b), max_tokens=4).text.strip().upper()
-        return reply.startswith("SAME")
+        words = re.findall(r"[A-Z]+", self.llm_for("judge").complete(prompt.render(a=a, b=b), max_tokens=4).text.upper())
+        return bool(words) and words[0] == "SAME" and "DIFFERENT" not in words
 
     def correct(self, answer: str | None = None, *, answer_id: str | None = None, question: str | None = None,
                 reason: str | None = None, author: str = "unknown", sources: list[str] | None = None,

@@ -52,7 +52,8 @@ class Config(BaseModel):
     # corrections and feedback
     corrections: bool = Field(True, description="Look up human corrections before answering.")
     corrections_mode: Literal["verbatim", "guide"] = Field("verbatim", description="verbatim: the correction is the answer; guide: the model answers with the correction as authoritative, cited context.")
-    corrections_judge: Literal["none", "llm"] = Field("none", description="llm: a capable chat model must also agree that questions in the similarity band are the same.")
+    corrections_judge: Literal["none", "llm"] = Field("none", description="llm: a capable chat model (job_llms judge, or the answering model) decides whether a question "
+                                    "asks what a correction's question asks, for every pair the matcher's classifier finds plausible.")
     history_turns: int = Field(3, ge=0, description="Earlier turns of a conversation given to the follow-up rewrite.")
     log_answers: bool = Field(True, description="Log every answer (question, answer, sources, model) for feedback and corrections.")
     # the LLM

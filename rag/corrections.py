@@ -5,10 +5,11 @@ near misses (same words, another question) must not, and a wrong override is wor
 than a missed one. The match has two stages:
 
 1. similarity band: below `band` never, at or above `accept` always;
-2. in the band, a check of what differs between the two questions: a logistic model (fit
-   by `rag corrections calibrate`) over features computed with the embedding model alone,
-   and, when `corrections_judge = "llm"`, an equivalence call to the chat model with its
-   own prompt. Both must agree.
+2. in the band, a check of what differs between the two questions: opposite words never
+   match, then a logistic model (fit by `rag corrections calibrate`) over features computed
+   with the embedding model alone decides. When `corrections_judge = "llm"`, an equivalence
+   call to the chat model with its own prompt decides instead, for every pair from 0.1 below
+   the band that the classifier finds plausible.
 
 The features look at the words one question has and the other lacks. A near miss keeps
 the frame of the question and swaps a slot ("batch size" for "number of CPUs"): with
@@ -249,6 +250,10 @@ class Matcher:
     # something else (the nearest correction of most questions is unrelated to them).
     related_weights: list[float] | None = None
     related_min: float = 0.5
+    # With an LLM judge (`corrections_judge = "llm"`), the judge decides every pair from the
+    # review floor up (0.1 below the band) that the classifier gives at least this probability
+    # and does not find to be about something else; the classifier only picks what it sees.
+    judge_min: float = 0.3
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "Matcher":
@@ -284,18 +289,31 @@ class Matcher:
     def assess(self, a: str, b: str, similarity: float, judge: Callable[[str, str], bool] | None = None,
                embed: Embed | None = None) -> tuple[bool, str, float | None]:
         """(match?, why, the classifier's probability of a paraphrase: None where it was not
-        asked, because the similarity decided or the question is about something else)."""
-        if similarity < min(self.band, self.accept):
-            return False, f"similarity {similarity:.3f} < {self.band}", None
+        asked, because the similarity decided or the question is about something else).
+
+        Without `judge`, the classifier decides in the band. With one, the judge decides
+        every pair from `review_floor` up that the classifier gives at least `judge_min`
+        (a matcher saved before the frame features: the judge may only veto)."""
+        decides = judge is not None and not self.legacy
+        floor = self.review_floor if decides else self.band
+        if similarity < min(floor, self.accept):
+            return False, f"similarity {similarity:.3f} < {floor}", None
         if not self.legacy and (words := opposed(a, b)):
             return False, f"opposite words: {words[0]!r} / {words[1]!r}", None
         if similarity >= self.accept:
             return True, f"similarity {similarity:.3f} >= {self.accept}", None
-        if not self.legacy and same_words(a, b):
+        if not self.legacy and similarity >= self.band and same_words(a, b):
             return True, f"in band, similarity {similarity:.3f}, the same words", None
+        zone = "in band" if similarity >= self.band else f"below the band, similarity {similarity:.3f}"
         related, p = self._classify(a, b, similarity, embed)
         if p is None:
-            return False, f"in band, about something else: p={related:.2f} < {self.related_min}", None
+            return False, f"{zone}, about something else: p={related:.2f} < {self.related_min}", None
+        if decides:
+            if p < self.judge_min:
+                return False, f"{zone}, classifier p={p:.2f} < {self.judge_min}: the LLM judge was not asked", p
+            if judge(a, b):
+                return True, f"{zone}, the LLM judge says the same question (classifier p={p:.2f})", p
+            return False, f"{zone}, the LLM judge says the questions differ (classifier p={p:.2f})", p
         if p < self.p_min:
             return False, f"in band, classifier p={p:.2f} < {self.p_min}", p
         if judge is not None and not judge(a, b):

@@ -274,6 +274,41 @@ def test_with_an_llm_judge_the_queue_holds_what_only_the_judge_turned_down(tmp_p
     assert [(s["answer_id"], s["correction_id"]) for s in judged.suggest_links()] == [(asked.id, c.id)]
 
 
+def test_with_an_llm_judge_the_judge_decides_what_the_classifier_finds_plausible():
+    m = Matcher(band=0.5, accept=0.99, p_min=0.9, weights=[0.0] * 6, judge_min=0.3)  # the classifier: p = 0.5
+    a, b, embed = "How do I upgrade Wombat?", "What brings Wombat to its newest release?", E.embed_queries
+    asked = []
+
+    def judge(says):
+        return lambda x, y: asked.append((x, y)) or says
+
+    assert m.assess(a, b, 0.6, embed=embed)[0] is False  # alone, the classifier needs 0.9
+    assert m.assess(a, b, 0.6, judge(True), embed) == (
+        True, "in band, the LLM judge says the same question (classifier p=0.50)", 0.5)
+    assert m.assess(a, b, 0.6, judge(False), embed)[:2] == (
+        False, "in band, the LLM judge says the questions differ (classifier p=0.50)")
+    assert m.assess(a, b, 0.45, judge(True), embed)[0] is True  # from the review floor, 0.1 below the band
+    assert len(asked) == 3
+    assert m.assess(a, b, 0.39, judge(True), embed)[0] is False  # below the floor it is not asked
+    assert m.assess("How do I enable TLS?", "How do I disable TLS?", 0.9, judge(True), embed)[0] is False
+    doubtful = Matcher(band=0.5, accept=0.99, p_min=0.9, weights=[-5.0, 0, 0, 0, 0, 0], judge_min=0.3)
+    assert doubtful.assess(a, b, 0.6, judge(True), embed)[:2] == (
+        False, "in band, classifier p=0.01 < 0.3: the LLM judge was not asked")
+    assert len(asked) == 3
+    legacy = Matcher(band=0.5, accept=0.99, p_min=0.9, weights=[0.0] * 3)  # saved before: the judge only vetoes
+    assert legacy.assess(a, b, 0.6, judge(True))[0] is False
+
+
+@pytest.mark.parametrize("reply, same", [("SAME", True), ("Same.", True), ("same question", True),
+                                         ("DIFFERENT", False), ("Same or different?", False), ("", False),
+                                         ("Different, not the same", False)])
+def test_the_judge_says_same_only_when_it_says_nothing_else(tmp_path, reply, same):
+    index = FaissIndex(tmp_path / "idx")
+    judged = Assistant(Config(index=str(tmp_path / "idx"), embedding_model="fake-hash", corrections_judge="llm"),
+                       index=index, embedder=E, llm=ScriptedChat(reply))
+    assert judged._judge("How do I upgrade Wombat?", "How do I update Wombat?") is same
+
+
 def test_feedback_and_correction_need_a_known_answer(assistant):
     with pytest.raises(RagError, match="No logged answer"):
         assistant.feedback("nope", good=False)

@@ -106,6 +106,28 @@ def test_attribution_lists_only_blocks_that_hold_an_answer_sentence(docs, ray_lo
                        for part in split_sentences(answer.text)), (answer.text, source.text)
 
 
+def test_the_correction_judge_on_the_real_models(tmp_path, minilm, smollm):
+    """With corrections_judge = "llm" the chat model decides the pairs MiniLM's classifier finds
+    plausible. SmolLM2-135M is too weak to judge (it echoes the question, which counts as
+    DIFFERENT); this shows its replies drive the match."""
+    from indexes.faiss_index import FaissIndex
+
+    assistant = Assistant(Config(index=str(tmp_path / "idx"), corrections_judge="llm"),
+                          index=FaissIndex(tmp_path / "idx"), embedder=minilm, llm=smollm)
+    c = assistant.correct("Run wombat self-update.", question="How do I upgrade Wombat?")
+    judge, asked = assistant._judge, []
+    assistant._judge = lambda a, b: asked.append((a, b)) or judge(a, b)
+    question = "How can I bring Wombat to its newest version?"
+    found = assistant.find_correction(question)
+    assert asked == [(c.question, question)]
+    if judge(c.question, question):
+        assert found[0].id == c.id and "the LLM judge says the same question" in found[2]
+    else:
+        assert found is None
+    assert assistant.find_correction("How do I downgrade Wombat?") is None and len(asked) == 1  # opposite words
+    assert assistant.find_correction("How do I upgrade Wombat?")[0].id == c.id and len(asked) == 1  # the same words
+
+
 def test_judge_plumbing_with_the_bundled_model(smollm):
     """SmolLM2-135M is too weak to judge; this only shows the real model's replies are handled."""
     from evals.judges import faithfulness, pairwise, quality

@@ -1,0 +1,81 @@
+"""How far an LLM judge can take correction matching, before one is configured.
+
+    python benchmarks/judge.py [--seeds 5]
+
+With `corrections_judge = "llm"`, the judge decides every pair the classifier finds
+plausible, from 0.1 below the band (`Matcher.assess`). No capable model runs here, so
+this stands in judges of known quality for it, on the pairs in evals/datasets/ with the
+default matcher: one that is always right (the ceiling), ones that are wrong on a random 5%
+or 10% of the pairs they are asked about (averaged over `--seeds`), and one that says SAME
+to everything (what the classifier alone lets into the judge's zone). The baseline, in the
+same run, is the default matcher without a judge. Each line: paraphrases / near misses /
+unrelated pairs overridden, and how many pairs of the set (unrelated ones included) the
+judge was asked about.
+
+To measure your own model: `RAG_CORRECTIONS_JUDGE=llm rag eval
+evals/datasets/corrections_test.jsonl` with `llm_base_url` (or `job_llms.judge`) set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.embed import load_embedder
+from rag.corrections import Matcher, evaluate_matcher, load_pairs, pair_similarity
+
+DATASETS = Path(__file__).resolve().parent.parent / "evals" / "datasets"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=5, help="random judges averaged over this many seeds")
+    args = parser.parse_args()
+    embedder = load_embedder()
+    similarity, known = pair_similarity(embedder), {}
+
+    def embed(texts: list[str]):  # every run embeds the same texts: once is enough
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            known.update(zip(missing, embedder.embed_queries(missing)))
+        return np.stack([known[t] for t in texts])
+
+    matcher = Matcher.from_dict(None)
+    for name in ("corrections_test", "corrections_calibration"):
+        pairs = load_pairs(DATASETS / f"{name}.jsonl")
+        truth = {(p["a"], p["b"]): bool(p["match"]) for p in pairs}
+        print(f"{name}.jsonl ({len(pairs)} pairs and 300 unrelated ones)")
+
+        def run(wrong: float | None, seed: int = 0) -> tuple[dict, int]:
+            rng, asked = random.Random(seed), []
+
+            def judge(a: str, b: str) -> bool:
+                asked.append((a, b))
+                if wrong is None:
+                    return True
+                right = truth.get((a, b), False)
+                return (not right) if rng.random() < wrong else right
+
+            return evaluate_matcher(matcher, pairs, similarity, judge, embed), len(asked)
+
+        base = evaluate_matcher(matcher, pairs, similarity, None, embed)
+        print(f"  {'no judge (the default)':<28} {rates([base])}")
+        for label, wrong, seeds in (("judge always right", 0.0, 1), ("judge wrong on 5%", 0.05, args.seeds),
+                                    ("judge wrong on 10%", 0.10, args.seeds), ("judge says SAME to all", None, 1)):
+            runs = [run(wrong, seed) for seed in range(seeds)]
+            print(f"  {label:<28} {rates([r for r, _ in runs])}   asked about {runs[0][1]} pairs")
+
+
+def rates(results: list[dict]) -> str:
+    def mean(key: str) -> float:
+        return sum(r[key] for r in results) / len(results)
+
+    return (f"{mean('paraphrase_recall'):.0%} / {mean('near_miss_override_rate'):.1%} / "
+            f"{mean('unrelated_override_rate'):.1%}")
+
+
+if __name__ == "__main__":
+    main()
