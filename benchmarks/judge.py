@@ -47,7 +47,8 @@ def main() -> None:
     for name in ("corrections_test", "corrections_calibration"):
         pairs = load_pairs(DATASETS / f"{name}.jsonl")
         truth = {(p["a"], p["b"]): bool(p["match"]) for p in pairs}
-        print(f"{name}.jsonl ({len(pairs)} pairs and 300 unrelated ones)")
+        base = evaluate_matcher(matcher, pairs, similarity, None, embed)
+        print(f"{name}.jsonl ({base['pairs']} pairs and {base['unrelated_pairs']} unrelated ones)")
 
         def run(wrong: float | None, seed: int = 0) -> tuple[dict, int]:
             rng, asked = random.Random(seed), []
@@ -61,7 +62,6 @@ def main() -> None:
 
             return evaluate_matcher(matcher, pairs, similarity, judge, embed), len(asked)
 
-        base = evaluate_matcher(matcher, pairs, similarity, None, embed)
         print(f"  {'no judge (the default)':<28} {rates([base])}")
         for label, wrong, seeds in (("judge always right", 0.0, 1), ("judge wrong on 5%", 0.05, args.seeds),
                                     ("judge wrong on 10%", 0.10, args.seeds), ("judge says SAME to all", None, 1)):

@@ -6,7 +6,7 @@ import logging
 import re
 import time
 import uuid
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -163,7 +163,7 @@ class Assistant:
         """The active correction whose question asks the same as `question`, if any."""
         if vector is None:
             vector = self.embedder.embed_query(question)
-        judge = self._judge if self.config.corrections_judge == "llm" else None
+        judge = self._judge_calls(self.config.corrections_judge_calls) if self.config.corrections_judge == "llm" else None
         embed = self._embed_once({question: vector})  # the classifier's texts recur across candidates
         for candidate, target, similarity, matched, why, _ in self._weigh(question, vector, judge, embed=embed):
             if not matched or candidate.not_same_as:
@@ -264,11 +264,22 @@ class Assistant:
         return suggestions[:limit]
 
     def _judge(self, a: str, b: str) -> bool:
-        """The LLM judge: True only for a reply that starts with SAME and does not say
-        DIFFERENT too (a small model that echoes "Same or different?" has said nothing)."""
+        """The LLM judge: True only for a reply that says SAME and neither DIFFERENT nor NOT
+        (a small model that echoes "Same or different?" has said nothing)."""
         prompt = prompts.load("same_question", self.config.prompts_dir)
-        words = re.findall(r"[A-Z]+", self.llm_for("judge").complete(prompt.render(a=a, b=b), max_tokens=4).text.upper())
-        return bool(words) and words[0] == "SAME" and "DIFFERENT" not in words
+        words = set(re.findall(r"[A-Z]+", self.llm_for("judge").complete(prompt.render(a=a, b=b), max_tokens=4).text.upper()))
+        return "SAME" in words and not words & {"DIFFERENT", "NOT"}
+
+    def _judge_calls(self, limit: int) -> Callable[[str, str], bool]:
+        """The judge for one question: after `limit` calls it says no without asking (the
+        nearest corrections are judged first), so a question costs at most `limit` calls."""
+        calls = 0
+
+        def judge(a: str, b: str) -> bool:
+            nonlocal calls
+            calls += 1
+            return calls <= limit and self._judge(a, b)
+        return judge
 
     def correct(self, answer: str | None = None, *, answer_id: str | None = None, question: str | None = None,
                 reason: str | None = None, author: str = "unknown", sources: list[str] | None = None,

@@ -54,6 +54,7 @@ class Config(BaseModel):
     corrections_mode: Literal["verbatim", "guide"] = Field("verbatim", description="verbatim: the correction is the answer; guide: the model answers with the correction as authoritative, cited context.")
     corrections_judge: Literal["none", "llm"] = Field("none", description="llm: a capable chat model (job_llms judge, or the answering model) decides whether a question "
                                     "asks what a correction's question asks, for every pair the matcher's classifier finds plausible.")
+    corrections_judge_calls: int = Field(2, ge=1, description="With corrections_judge = llm: at most this many judge calls per question, nearest corrections first.")
     history_turns: int = Field(3, ge=0, description="Earlier turns of a conversation given to the follow-up rewrite.")
     log_answers: bool = Field(True, description="Log every answer (question, answer, sources, model) for feedback and corrections.")
     # the LLM

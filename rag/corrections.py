@@ -44,8 +44,8 @@ LEGACY_FEATURES = ("cosine", "jaccard")  # matchers saved before the frame featu
 # own calibration, once run, replaces it. On the held-out pairs (corrections_test.jsonl):
 # 64% of paraphrases, none of the near misses and 2 of 300 unrelated pairs overridden.
 DEFAULT_MATCHER = {"band": 0.41, "accept": 1.0, "p_min": 0.8,
-                   "weights": [7.7873, 5.4324, -14.0512, 8.2532, -2.5753, 0.4448],
-                   "related_weights": [-3.5145, 8.2593, 1.7494, -6.9642, -5.0983, -0.0885], "related_min": 0.3}
+                   "weights": [7.8274, 5.4075, -14.1131, 7.9899, -2.7137, 0.45],
+                   "related_weights": [-3.5098, 8.2547, 1.7506, -6.9725, -5.1134, -0.0888], "related_min": 0.3}
 
 _WORD = re.compile(r"\w+")
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er", "ed", "es", "s", "e")
@@ -141,11 +141,13 @@ def same_words(a: str, b: str) -> bool:
 # I disable TLS?". Each group is "one side / the other side"; words are compared by stem, and a
 # negating prefix makes an opposite too ("install" / "uninstall", "connect" / "disconnect").
 # Synonyms sit on the same side ("read" and "load", "remove" and "drop"). To a small embedding
-# model such a swap looks like a one-word paraphrase ("convert" / "turn into"); it never is one.
-# States a problem and its fix share are left out ("Why is it slow?", "How do I make it fast?").
+# model such a swap looks like a one-word paraphrase ("convert" / "turn into"). The rule holds
+# only where that one swap is all that differs: a question that rewords more ("uninstall the
+# package" / "remove the installed package") is the classifier's. States a problem and its fix
+# share are left out ("Why is it slow?", "How do I make it fast?").
 _OPPOSITE_GROUPS = """
 enable/disable | start begin/stop end finish | open/close | up/down | before/after | first/last |
-more increase raise grow expand/fewer decrease reduce shrink | max maximum highest/min minimum lowest |
+more increase raise grow/fewer decrease reduce shrink | max maximum highest/min minimum lowest |
 best/worst | read load/write save | get/put | add insert create/remove delete drop destroy | upgrade/downgrade |
 push/pull | upload/download | import/export | input/output | encode/decode | lock/unlock | show/hide |
 allow accept include permit/deny reject exclude block forbid | attach/detach | earliest/latest | oldest/newest |
@@ -153,13 +155,15 @@ previous/next | sync synchronous/async asynchronous | local/remote | public/priv
 inbound/outbound | client/server | send/receive | request/response | enter/exit | join/leave | pause/resume |
 horizontal/vertical | static/dynamic | explicit/implicit | manual/automatic | above/below | ascending/descending |
 inside/outside | allocate acquire/free release deallocate | online/offline | left/right | top/bottom |
-parent/child | upstream/downstream
+parent/child | upstream/downstream | set/unset | zip/unzip | pin/unpin | encrypt/decrypt | enqueue/dequeue |
+grant/revoke | expand/collapse | maximize/minimize | valid/invalid | login/logout
 """
 _NEGATING_PREFIXES = ("un", "dis", "de", "non")
 # Words that turn a question around ("How do I keep it open?", "How do I stop it from closing?";
 # "Why is it down?", "How do I bring it up?"): with one in only one of the two questions, an
 # opposite may be a paraphrase, and the classifier decides.
-_TURNS = {"not", "no", "never", "without", "prevent", "avoid", "keep", "instead", "why", "too"}
+_TURNS = frozenset(stem(w) for w in ("not", "no", "never", "without", "prevent", "avoid", "keep", "instead", "why",
+                                      "too", "undo", "revert", "restore", "again", "back"))
 
 
 def _opposites() -> dict[str, set[str]]:
@@ -181,18 +185,19 @@ def _negates(a: str, b: str) -> bool:
 
 
 def opposed(a: str, b: str) -> tuple[str, str] | None:
-    """A word of `a` and a word of `b`, neither in the other question, that are opposites
+    """The one content word each question has and the other lacks, when the two are opposites
     ("enable" / "disable", "upload" / "download", "install" / "uninstall"), unless one
-    question is turned around by a word the other lacks ("not", "without", "keep", "why");
-    None if there are none. Such questions ask different things however similar they are."""
+    question is turned around by a word the other lacks ("not", "keep", "why", "again");
+    otherwise None. Such questions ask different things however similar they are."""
     only_a, only_b = differing_words(a, b)
-    for x in only_a:
-        for y in only_b:
-            sx, sy = stem(x), stem(y)
-            if sy in _OPPOSITE.get(sx, ()) or _negates(sx, sy) or _negates(sy, sx):
-                turns = [_TURNS & set(_WORD.findall(expand(q).lower())) for q in (a, b)]
-                return (x, y) if turns[0] == turns[1] else None
-    return None
+    if len(only_a) != 1 or len(only_b) != 1:
+        return None
+    (x,), (y,) = only_a, only_b
+    sx, sy = stem(x), stem(y)
+    if not (sy in _OPPOSITE.get(sx, ()) or _negates(sx, sy) or _negates(sy, sx)):
+        return None
+    turns = [_TURNS & {stem(w) for w in _WORD.findall(expand(q).lower())} for q in (a, b)]
+    return (x, y) if turns[0] == turns[1] else None
 
 
 def question_key(question: str) -> str:
@@ -324,7 +329,7 @@ class Matcher:
     def review_floor(self) -> float:
         """The similarity from which a question a correction did not get is put before a
         reviewer (`Assistant.suggest_links`): 0.1 below the band."""
-        return max(0.0, self.band - 0.1)
+        return round(max(0.0, self.band - 0.1), 4)
 
     def score(self, a: str, b: str, similarity: float, embed: Embed | None = None) -> float | None:
         """The classifier's probability that `b` asks what `a` asks, at any similarity; None

@@ -88,9 +88,14 @@ def test_opposite_words_never_make_the_same_question():
     assert opposed("How do I read a checkpoint?", "How do I load a checkpoint?") is None
     assert opposed("How do I remove a column?", "How do I drop a column?") is None
     assert opposed("How do I set the batch size?", "How do I set the number of CPUs?") is None
-    # a question turned around by a word the other lacks may still ask the same
+    # a question turned around by a word the other lacks may still ask the same, and so may one
+    # that rewords more than the one swap
     assert opposed("How do I keep the connection open?", "How do I stop the connection from closing?") is None
-    assert opposed("Why is the dashboard down?", "How do I bring the dashboard back up?") is None
+    assert opposed("How do I open an issue again?", "How do I reopen a closed issue?") is None
+    assert opposed("Why is the dashboard down?", "How is the dashboard up?") is None
+    assert opposed("How do I uninstall the package?", "How do I remove the installed package?") is None
+    assert opposed("How do I reduce memory usage?", "How do I make it more memory efficient?") is None
+    assert opposed("How do I debug a worker?", "How do I bug a worker?") is None  # no prefix on 3 letters
     anything = Matcher(band=0.0, accept=0.0, p_min=0.0, weights=[0.0] * 6)
     assert anything.assess("How do I enable TLS?", "How do I disable TLS?", 0.99) == (
         False, "opposite words: 'enable' / 'disable'", None)
@@ -99,7 +104,7 @@ def test_opposite_words_never_make_the_same_question():
     assert legacy.decide("How do I enable TLS?", "How do I disable TLS?", 0.99)[0] is True
 
 
-def test_calibration_leaves_opposite_words_to_the_rule():
+def test_calibration_leaves_opposite_words_to_the_rule(monkeypatch):
     import numpy as np
 
     pairs = [pair for i in range(10) for pair in (
@@ -111,8 +116,13 @@ def test_calibration_leaves_opposite_words_to_the_rule():
     def similarity(a, b):  # as with a small embedding model; the questions of different pairs are far apart
         return np.array([known.get(pair, 0.2) for pair in zip(a, b)])
 
+    import rag.corrections as corrections
+
+    fitted, fit = [], corrections._fit_logistic
+    monkeypatch.setattr(corrections, "_fit_logistic", lambda x, y: fitted.append(len(y)) or fit(x, y))
     result = calibrate(pairs, similarity, max_false_rate=0.0, embed=E.embed_queries)
     assert (result["recall"], result["false_override_rate"]) == (1.0, 0.0)
+    assert fitted == [10, 10 + result["unrelated_pairs"]]  # the classifiers never see what the rule decides
     rows = evaluate_matcher(Matcher.from_dict(result["matcher"]), pairs, similarity, embed=E.embed_queries)["rows"]
     assert all(r["why"] == "opposite words: 'enable' / 'disable'" for r in rows if not r["match"])
 
@@ -295,13 +305,31 @@ def test_with_an_llm_judge_the_judge_decides_what_the_classifier_finds_plausible
     assert doubtful.assess(a, b, 0.6, judge(True), embed)[:2] == (
         False, "in band, classifier p=0.01 < 0.3: the LLM judge was not asked")
     assert len(asked) == 3
+    assert m.assess("How do I upgrade Wombat?", "how do I upgrade wombat", 0.45, judge(False), embed)[0] is False
+    assert len(asked) == 4  # the same words decide in the band only; below it, the judge
+    elsewhere = Matcher(band=0.5, accept=0.99, p_min=0.9, weights=[0.0] * 6, related_weights=[-5.0] + [0.0] * 5)
+    assert elsewhere.assess(a, b, 0.6, judge(True), embed)[1].startswith("in band, about something else")
+    assert len(asked) == 4
     legacy = Matcher(band=0.5, accept=0.99, p_min=0.9, weights=[0.0] * 3)  # saved before: the judge only vetoes
     assert legacy.assess(a, b, 0.6, judge(True))[0] is False
 
 
-@pytest.mark.parametrize("reply, same", [("SAME", True), ("Same.", True), ("same question", True),
+def test_a_question_costs_at_most_corrections_judge_calls(tmp_path):
+    index = FaissIndex(tmp_path / "idx")
+    judged = Assistant(Config(index=str(tmp_path / "idx"), embedding_model="fake-hash", corrections_judge="llm",
+                              corrections_judge_calls=2), index=index, embedder=E, llm=ScriptedChat("DIFFERENT"))
+    for n in range(4):
+        judged.correct(f"Answer {n}.", question=f"how do I upgrade wombat to version {n}")
+    judged.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.0, "weights": [0.0] * 6})
+    asked = []
+    judged._judge = lambda a, b: asked.append(a) or False
+    assert judged.find_correction("how do I upgrade wombat quickly") is None
+    assert len(asked) == 2
+
+
+@pytest.mark.parametrize("reply, same", [("SAME", True), ("Same.", True), ("same question", True), ("Answer: SAME", True),
                                          ("DIFFERENT", False), ("Same or different?", False), ("", False),
-                                         ("Different, not the same", False)])
+                                         ("Different, not the same", False), ("Not the same", False)])
 def test_the_judge_says_same_only_when_it_says_nothing_else(tmp_path, reply, same):
     index = FaissIndex(tmp_path / "idx")
     judged = Assistant(Config(index=str(tmp_path / "idx"), embedding_model="fake-hash", corrections_judge="llm"),

@@ -126,7 +126,7 @@ def test_corrections_need_the_bearer_token_and_then_override_answers(index):
     store.close()
     link = client.post("/v1/corrections", headers=auth, json={"answer_id": missed["id"], "same_as": cid})
     assert link.status_code == 201 and link.json()["same_as"] == cid
-    linked = client.post("/v1/ask", json={"question": "What is the procedure to bring Wombat up to date?"}).json()
+    linked = client.post("/v1/ask", json={"question": "What is the procedure to bring Wombat to the newest version?"}).json()
     assert linked["correction"]["id"] == cid and linked["answer"] == "Use wombat upgrade --all."
     assert client.post("/v1/corrections", headers=auth, json={"question": "q"}).status_code == 400
     assert client.post(f"/v1/corrections/{cid}/disable", headers=auth).json()["active"] is False
