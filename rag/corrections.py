@@ -143,8 +143,8 @@ def same_words(a: str, b: str) -> bool:
 # Synonyms sit on the same side ("read" and "load", "remove" and "drop"). To a small embedding
 # model such a swap looks like a one-word paraphrase ("convert" / "turn into"). The rule holds
 # only where that one swap is all that differs: a question that rewords more ("uninstall the
-# package" / "remove the installed package") is the classifier's. States a problem and its fix
-# share are left out ("Why is it slow?", "How do I make it fast?").
+# package" / "remove the installed package") is the classifier's. Words that can name a problem
+# and its fix are left out ("Why is it slow?", "How do I make it fast?").
 _OPPOSITE_GROUPS = """
 enable/disable | start begin/stop end finish | open/close | up/down | before/after | first/last |
 more increase raise grow/fewer decrease reduce shrink | max maximum highest/min minimum lowest |
