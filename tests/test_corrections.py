@@ -127,6 +127,22 @@ def test_calibration_leaves_opposite_words_to_the_rule(monkeypatch):
     assert all(r["why"] == "opposite words: 'enable' / 'disable'" for r in rows if not r["match"])
 
 
+def test_eval_counts_what_the_review_queue_would_show_below_the_band():
+    import numpy as np
+
+    pairs = [{"a": "how do I upgrade wombat", "b": "what brings wombat to its newest release", "match": True},
+             {"a": "how do I upgrade wombat", "b": "how do I upgrade koala", "match": False}]
+    known = {(p["a"], p["b"]): s for p, s in zip(pairs, (0.45, 0.35))}
+
+    def similarity(a, b):
+        return np.array([known.get(pair, 0.0) for pair in zip(a, b)])
+
+    m = Matcher(band=0.5, accept=1.0, p_min=0.9, weights=[0.0] * 6)  # floor 0.4; the classifier: p = 0.5
+    result = evaluate_matcher(m, pairs, similarity, embed=E.embed_queries)
+    assert [(r["matched"], r["suggested"]) for r in result["rows"]] == [(False, True), (False, False)]
+    assert (result["missed_paraphrases_suggested"], result["suggestions"], result["reviewed_recall"]) == (1.0, 1, 1.0)
+
+
 def test_unrelated_pairs_cross_the_questions_of_different_pairs():
     from rag.corrections import unrelated_pairs
 
