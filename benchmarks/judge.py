@@ -22,10 +22,8 @@ import argparse
 import random
 from pathlib import Path
 
-import numpy as np
-
 from pipelines.embed import load_embedder
-from rag.corrections import Matcher, evaluate_matcher, load_pairs, pair_similarity
+from rag.corrections import Matcher, embed_once, evaluate_matcher, load_pairs, pair_similarity
 
 DATASETS = Path(__file__).resolve().parent.parent / "evals" / "datasets"
 
@@ -35,14 +33,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="random judges averaged over this many seeds")
     args = parser.parse_args()
     embedder = load_embedder()
-    similarity, known = pair_similarity(embedder), {}
-
-    def embed(texts: list[str]):  # every run embeds the same texts: once is enough
-        missing = [t for t in dict.fromkeys(texts) if t not in known]
-        if missing:
-            known.update(zip(missing, embedder.embed_queries(missing)))
-        return np.stack([known[t] for t in texts])
-
+    similarity = pair_similarity(embedder)
+    embed = embed_once(embedder.embed_queries)  # every run embeds the same texts: once is enough
     matcher = Matcher.from_dict(None)
     for name in ("corrections_test", "corrections_calibration"):
         pairs = load_pairs(DATASETS / f"{name}.jsonl")

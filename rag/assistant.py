@@ -20,7 +20,7 @@ from indexes.corrections import AnswerRecord, Correction, CorrectionStore, Feedb
 from indexes.errors import RagError
 from rag.attribution import attribute
 from rag.config import Config
-from rag.corrections import Matcher, correction_info, question_key
+from rag.corrections import Matcher, correction_info, embed_once, question_key
 from rag.guard import WITHHELD, LeakGuard, neutral
 from rag.llm import ChatModel, Completion, load_chat, load_job_chat
 from rag.pricing import cost_usd, price_table
@@ -164,7 +164,7 @@ class Assistant:
         if vector is None:
             vector = self.embedder.embed_query(question)
         judge = self._judge_calls(self.config.corrections_judge_calls) if self.config.corrections_judge == "llm" else None
-        embed = self._embed_once({question: vector})  # the classifier's texts recur across candidates
+        embed = embed_once(self.embedder.embed_queries, {question: vector})  # the classifier's texts recur across candidates
         for candidate, target, similarity, matched, why, _ in self._weigh(question, vector, judge, embed=embed):
             if not matched or candidate.not_same_as:
                 continue
@@ -196,15 +196,6 @@ class Assistant:
                 decided.add(target)
             yield candidate, target, similarity, matched, why, p
 
-    def _embed_once(self, known: dict[str, np.ndarray]):
-        """`embed_queries` that embeds each text once, starting from the vectors in `known`."""
-        def embed(texts: list[str]) -> np.ndarray:
-            missing = [t for t in dict.fromkeys(texts) if t not in known]
-            if missing:
-                known.update(zip(missing, self.embedder.embed_queries(missing)))
-            return np.stack([known[t] for t in texts])
-        return embed
-
     def suggest_links(self, limit: int = 20, scan: int = 1000, min_similarity: float | None = None) -> list[dict[str, Any]]:
         """Questions a correction probably answers that it was not applied to: for a reviewer
         to confirm (`correct(answer_id=..., same_as=...)`) or rule out (`not_same_as=`).
@@ -233,7 +224,7 @@ class Assistant:
         vectors = self.embedder.embed_queries([r.question for r in newest])
         # The classifier's features embed variants of both questions: a correction's question
         # and a logged one recur across pairs, so each text is embedded once per scan.
-        embed = self._embed_once({r.question: v for r, v in zip(newest, vectors)})
+        embed = embed_once(self.embedder.embed_queries, {r.question: v for r, v in zip(newest, vectors)})
         suggestions = []
         for (key, records), vector in zip(groups.items(), vectors):
             record = records[0]

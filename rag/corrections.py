@@ -215,6 +215,19 @@ def _without(text: str, words: list[str]) -> str:
     return out if _WORD.search(out) else text
 
 
+def embed_once(embed: Embed, known: dict[str, np.ndarray] | None = None) -> Embed:
+    """`embed` that embeds each text once, starting from the vectors in `known`: the
+    classifier's texts recur across the pairs of one question, or of one scan."""
+    known = {} if known is None else known
+
+    def memo(texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            known.update(zip(missing, embed(missing)))
+        return np.stack([known[t] for t in texts])
+    return memo
+
+
 def legacy_features(a: str, b: str, similarity: float) -> list[float]:
     sa, sb = content_stems(a), content_stems(b)
     return [similarity, len(sa & sb) / len(sa | sb) if sa | sb else 1.0]

@@ -288,11 +288,16 @@ def test_suggested_links_are_questions_a_correction_nearly_matched(assistant):
     assert {s["answer_id"] for s in assistant.suggest_links()} <= {near_ruled.id}
 
 
-def test_with_an_llm_judge_the_queue_holds_what_only_the_judge_turned_down(tmp_path):
+def judged_assistant(tmp_path, reply: str = "DIFFERENT", **config) -> Assistant:
+    """An assistant on the fakes whose LLM judge of questions always replies `reply`."""
     index = FaissIndex(tmp_path / "idx")
     write_chunks(index, E, {"docs/upgrade.md": [Chunk("docs/upgrade.md", "To upgrade wombat run wombat self-update", 0, "Wombat", ("Wombat",))]})
-    judged = Assistant(Config(index=str(tmp_path / "idx"), embedding_model="fake-hash", corrections_judge="llm"),
-                       index=index, embedder=E, llm=ScriptedChat("DIFFERENT"))
+    return Assistant(Config(index=str(tmp_path / "idx"), embedding_model="fake-hash", corrections_judge="llm", **config),
+                     index=index, embedder=E, llm=ScriptedChat(reply))
+
+
+def test_with_an_llm_judge_the_queue_holds_what_only_the_judge_turned_down(tmp_path):
+    judged = judged_assistant(tmp_path)
     c = judged.correct("Run wombat self-update.", question="how do I upgrade wombat")
     judged.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.0, "weights": [0.0] * 6})
     asked = judged.ask("how do I upgrade wombat quickly")  # the classifier says yes, the judge no
@@ -331,9 +336,7 @@ def test_with_an_llm_judge_the_judge_decides_what_the_classifier_finds_plausible
 
 
 def test_a_question_costs_at_most_corrections_judge_calls(tmp_path):
-    index = FaissIndex(tmp_path / "idx")
-    judged = Assistant(Config(index=str(tmp_path / "idx"), embedding_model="fake-hash", corrections_judge="llm",
-                              corrections_judge_calls=2), index=index, embedder=E, llm=ScriptedChat("DIFFERENT"))
+    judged = judged_assistant(tmp_path, corrections_judge_calls=2)
     for n in range(4):
         judged.correct(f"Answer {n}.", question=f"how do I upgrade wombat to version {n}")
     judged.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.0, "weights": [0.0] * 6})
@@ -347,9 +350,7 @@ def test_a_question_costs_at_most_corrections_judge_calls(tmp_path):
                                          ("DIFFERENT", False), ("Same or different?", False), ("", False),
                                          ("Different, not the same", False), ("Not the same", False)])
 def test_the_judge_says_same_only_when_it_says_nothing_else(tmp_path, reply, same):
-    index = FaissIndex(tmp_path / "idx")
-    judged = Assistant(Config(index=str(tmp_path / "idx"), embedding_model="fake-hash", corrections_judge="llm"),
-                       index=index, embedder=E, llm=ScriptedChat(reply))
+    judged = judged_assistant(tmp_path, reply)
     assert judged._judge("How do I upgrade Wombat?", "How do I update Wombat?") is same
 
 
