@@ -36,16 +36,22 @@ from indexes.corrections import Correction, CorrectionStore
 from indexes.faiss_index import STOPWORDS
 
 Embed = Callable[[list[str]], np.ndarray]  # texts -> unit vectors (an embedder's embed_queries)
-FEATURES = ("cosine", "frame", "echo_min", "lone_max", "differing_words")
-LEGACY_FEATURES = ("cosine", "jaccard")  # matchers saved before the frame features
+FEATURES = ("cosine", "frame", "echo_min", "lone_max", "overlap")
+# Matchers saved by earlier versions name no features: 6 weights are these (the count of
+# differing words, which taught the classifier that a question reworded all through is a
+# paraphrase), 3 weights are LEGACY_FEATURES (before the frame features).
+PREVIOUS_FEATURES = ("cosine", "frame", "echo_min", "lone_max", "differing_words")
+LEGACY_FEATURES = ("cosine", "jaccard")
 
 # `rag corrections calibrate evals/datasets/corrections_calibration.jsonl` with the bundled
 # MiniLM (at most 3% of its near misses and 1% of its unrelated pairs overridden); an index's
-# own calibration, once run, replaces it. On the held-out pairs (corrections_test.jsonl):
-# 64% of paraphrases, none of the near misses and 2 of 300 unrelated pairs overridden.
-DEFAULT_MATCHER = {"band": 0.41, "accept": 1.0, "p_min": 0.8,
-                   "weights": [7.8274, 5.4075, -14.1131, 7.9899, -2.7137, 0.45],
-                   "related_weights": [-3.5098, 8.2547, 1.7506, -6.9725, -5.1134, -0.0888], "related_min": 0.3}
+# own calibration, once run, replaces it. On the held-out pairs, paraphrases / near misses /
+# unrelated pairs overridden: corrections_test.jsonl 40% / 0% / 0%, corrections_test2.jsonl
+# (another writer's) 45% / 3% / 0%.
+DEFAULT_MATCHER = {"band": 0.61, "accept": 1.0, "p_min": 0.75,
+                   "weights": [2.6714, 7.9813, -6.3605, 0.2633, -2.1001, -6.0761],
+                   "related_weights": [-4.0226, 7.9695, 0.8255, -6.679, -2.607, 5.3148], "related_min": 0.7,
+                   "feature_names": list(FEATURES)}
 
 _WORD = re.compile(r"\w+")
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er", "ed", "es", "s", "e")
@@ -233,19 +239,24 @@ def legacy_features(a: str, b: str, similarity: float) -> list[float]:
     return [similarity, len(sa & sb) / len(sa | sb) if sa | sb else 1.0]
 
 
-def features(a: str, b: str, similarity: float, embed: Embed) -> list[float]:
-    """[cosine, frame, echo_min, lone_max, differing_words] for the question pair (a, b).
+def features(a: str, b: str, similarity: float, embed: Embed, names: tuple[str, ...] = FEATURES) -> list[float]:
+    """The features `names` (FEATURES, or PREVIOUS_FEATURES) of the question pair (a, b):
 
     - frame: cosine of a and b once each has lost the words the other lacks;
     - for each differing word w of one question q (the other being o): its importance to
       q, 1 - cos(q without w, q), and its echo in o, cos(q, o) - cos(q without w, o);
       echo_min is the smallest echo, lone_max the largest importance minus echo;
-    - differing_words: how many there are, both sides together.
+    - overlap: the content words (by stem) the two share, over all they have;
+    - differing_words (PREVIOUS_FEATURES): how many differ, both sides together.
     One call to `embed` with 4 + (number of differing words) short texts."""
     a, b = expand(a), expand(b)
     only_a, only_b = differing_words(a, b)
+    sa, sb = content_stems(a), content_stems(b)
+    lexical = {"overlap": len(sa & sb) / len(sa | sb) if sa | sb else 1.0,
+               "differing_words": float(len(only_a) + len(only_b))}
     if not only_a and not only_b:
-        return [similarity, similarity, 0.0, 0.0, 0.0]
+        values = {"cosine": similarity, "frame": similarity, "echo_min": 0.0, "lone_max": 0.0, **lexical}
+        return [values[n] for n in names]
     texts = [a, b, _without(a, only_a), _without(b, only_b)]
     texts += [_without(a, [w]) for w in only_a] + [_without(b, [w]) for w in only_b]
     v = embed(texts)
@@ -255,7 +266,9 @@ def features(a: str, b: str, similarity: float, embed: Embed) -> list[float]:
     dropped_a, dropped_b = v[4:4 + len(only_a)], v[4 + len(only_a):]
     importance = np.concatenate([1 - dropped_a @ va, 1 - dropped_b @ vb])
     echo = np.concatenate([cosine - dropped_a @ vb, cosine - dropped_b @ va])
-    return [cosine, frame, float(echo.min()), float((importance - echo).max()), float(len(only_a) + len(only_b))]
+    values = {"cosine": cosine, "frame": frame, "echo_min": float(echo.min()),
+              "lone_max": float((importance - echo).max()), **lexical}
+    return [values[n] for n in names]
 
 
 @dataclass
@@ -263,7 +276,7 @@ class Matcher:
     band: float
     accept: float
     p_min: float
-    weights: list[float]  # bias, then one per feature (FEATURES, or LEGACY_FEATURES for 3 weights)
+    weights: list[float]  # bias, then one per feature (`feature_names`)
     # A second classifier over the same features: paraphrase versus a question about
     # something else (the nearest correction of most questions is unrelated to them).
     related_weights: list[float] | None = None
@@ -272,6 +285,9 @@ class Matcher:
     # review floor up (0.1 below the band) that the classifier gives at least this probability
     # and does not find to be about something else; the classifier only picks what it sees.
     judge_min: float = 0.3
+    # What the weights weigh: FEATURES for a matcher calibrated now; None for one saved by an
+    # earlier version (PREVIOUS_FEATURES for 6 weights, LEGACY_FEATURES for 3).
+    feature_names: list[str] | None = None
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "Matcher":
@@ -283,15 +299,21 @@ class Matcher:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     @property
+    def names(self) -> tuple[str, ...]:
+        if self.feature_names is not None:
+            return tuple(self.feature_names)
+        return LEGACY_FEATURES if len(self.weights) == len(LEGACY_FEATURES) + 1 else PREVIOUS_FEATURES
+
+    @property
     def legacy(self) -> bool:
-        return len(self.weights) == len(LEGACY_FEATURES) + 1
+        return self.names == LEGACY_FEATURES
 
     def features(self, a: str, b: str, similarity: float, embed: Embed | None) -> list[float]:
         if self.legacy:
             return legacy_features(a, b, similarity)
         if embed is None:
             raise ValueError("this matcher needs the embedding model (embed=embedder.embed_queries)")
-        return features(a, b, similarity, embed)
+        return features(a, b, similarity, embed, self.names)
 
     def probability(self, values: list[float], weights: list[float] | None = None) -> float:
         weights = self.weights if weights is None else weights
@@ -458,7 +480,8 @@ def calibrate(pairs: list[dict], similarity: Callable[[list[str], list[str]], np
         raise ValueError(f"no matcher overrides at most {max_false_rate:.0%} of the near misses and "
                          f"{max_unrelated_rate:.0%} of the unrelated pairs; check the labels, or allow more")
     _, (band, accept, p_min, related_min), recall, false_rate, far_rate = best
-    matcher = Matcher(band, accept, p_min, weights, related_weights, related_min)
+    matcher = Matcher(band, accept, p_min, weights, related_weights, related_min,
+                      feature_names=None if embed is None else list(FEATURES))
     thresholds = []
     for t in np.arange(0.5, 1.0, 0.05):
         matched = sims[~far] >= t
@@ -468,7 +491,7 @@ def calibrate(pairs: list[dict], similarity: Callable[[list[str], list[str]], np
                            "false_override_rate": fp / int(near.sum()) if near.any() else 0.0})
     return {"matcher": matcher.to_dict(), "recall": float(recall), "false_override_rate": float(false_rate),
             "pairs": int((~far).sum()), "unrelated_pairs": int(far.sum()), "unrelated_override_rate": float(far_rate),
-            "features": list(LEGACY_FEATURES if matcher.legacy else FEATURES), "cosine_only": thresholds,
+            "features": list(matcher.names), "cosine_only": thresholds,
             "similarities": [float(s) for s in sims[~far]], "labels": [bool(v) for v in y[~far]]}
 
 

@@ -5,7 +5,7 @@ from indexes.corrections import SqliteCorrectionStore
 from indexes.faiss_index import FaissIndex
 from pipelines.embed import HashEmbedder
 from rag import Assistant, Config
-from rag.corrections import FEATURES, Matcher, calibrate, differing_words, evaluate_matcher, features
+from rag.corrections import FEATURES, PREVIOUS_FEATURES, Matcher, calibrate, differing_words, evaluate_matcher, features
 from rag.errors import RagError
 from rag.llm import ScriptedChat
 from tests.conftest import write_chunks
@@ -34,12 +34,15 @@ def test_frame_features_see_a_swapped_slot():
     embed = E.embed_queries
     a, b = "How do I set the batch size in map_batches?", "How do I set the number of CPUs in map_batches?"
     assert differing_words(a, b) == (["batch", "size"], ["number", "cpus"])
-    cosine, frame, echo_min, lone_max, n = features(a, b, 0.5, embed)
-    assert frame > 0.9 and frame > cosine and n == 4.0  # without the swapped words, nearly the same question
+    cosine, frame, echo_min, lone_max, overlap = features(a, b, 0.5, embed)
+    assert frame > 0.9 and frame > cosine  # without the swapped words, nearly the same question
+    assert overlap == pytest.approx(2 / 6)  # "set" and "map_batches" of six content words
+    assert features(a, b, 0.5, embed, PREVIOUS_FEATURES)[:4] == [cosine, frame, echo_min, lone_max]
+    assert features(a, b, 0.5, embed, PREVIOUS_FEATURES)[4] == 4.0  # the count of differing words, as saved before
     assert cosine == __import__("pytest").approx(float(embed([a])[0] @ embed([b])[0]), abs=1e-6)
     reworded = features(a, "Which argument controls how many rows go into each map_batches batch?", 0.5, embed)
     assert reworded[1] < frame
-    assert features("How do I upgrade?", "how do I UPGRADE", 0.9, embed) == [0.9, 0.9, 0.0, 0.0, 0.0]
+    assert features("How do I upgrade?", "how do I UPGRADE", 0.9, embed) == [0.9, 0.9, 0.0, 0.0, 1.0]
 
 
 def test_a_matcher_saved_before_the_frame_features_still_decides():
@@ -48,11 +51,17 @@ def test_a_matcher_saved_before_the_frame_features_still_decides():
     assert Matcher.from_dict(None).related_weights is not None  # the default has both classifiers
     legacy = Matcher(band=0.8, accept=0.95, p_min=0.5, weights=[-10.0, 12.0, 0.0])
     assert legacy.legacy and legacy.decide("a b", "a c", 0.9)[0] is True
-    current = Matcher(band=0.5, accept=0.99, p_min=0.5, weights=[0.0, 0.0, -10.0, 0.0, 0.0, 1.0])
+    previous = Matcher.from_dict({"band": 0.5, "accept": 0.99, "p_min": 0.5, "weights": [0.0, 0.0, -10.0, 0.0, 0.0, 1.0]})
+    assert previous.names == PREVIOUS_FEATURES and not previous.legacy  # 6 weights saved without names
     with pytest.raises(ValueError, match="embedding model"):
-        current.decide("set batch size", "set cpu count", 0.7)
-    assert current.decide("set batch size", "set cpu count", 0.7, embed=E.embed_queries)[0] is False  # same frame
-    assert current.decide("set batch size", "choose rows per group", 0.7, embed=E.embed_queries)[0] is True
+        previous.decide("set batch size", "set cpu count", 0.7)
+    assert previous.decide("set batch size", "set cpu count", 0.7, embed=E.embed_queries)[0] is False  # same frame
+    # the count of differing words it was saved with: a question reworded all through passes
+    assert previous.decide("set batch size", "choose rows per group", 0.7, embed=E.embed_queries)[0] is True
+    current = Matcher.from_dict({**previous.to_dict(), "feature_names": list(FEATURES)})
+    assert current.names == FEATURES and Matcher.from_dict(current.to_dict()) == current
+    assert Matcher.from_dict(None).names == FEATURES  # the default weighs the overlap instead
+    assert current.decide("set batch size", "choose rows per group", 0.7, embed=E.embed_queries)[0] is False
 
 
 def test_calibrate_picks_a_matcher_without_false_overrides():
@@ -73,6 +82,8 @@ def test_calibrate_picks_a_matcher_without_false_overrides():
     assert ev["unrelated_override_rate"] == 0.0
     framed = calibrate(pairs, similarity, max_false_rate=0.0, embed=E.embed_queries)
     assert len(framed["matcher"]["weights"]) == 6 and framed["false_override_rate"] == 0.0
+    assert framed["matcher"]["feature_names"] == list(FEATURES) == framed["features"]
+    assert result["matcher"]["feature_names"] is None and result["features"] == ["cosine", "jaccard"]
     assert len(framed["matcher"]["related_weights"]) == 6
 
 
@@ -274,7 +285,7 @@ def test_suggested_links_are_questions_a_correction_nearly_matched(assistant):
     assistant.corrections.set_meta("matcher", {"band": 0.0, "weights": [0.0] * 6, **reject})
 
     assistant.correct(answer_id=reworded.id, same_as=c.id)
-    ruled = assistant.correct(answer_id=again.id, not_same_as=c.id)
+    assistant.correct(answer_id=again.id, not_same_as=c.id)
     assert assistant.suggest_links() == []
     # a question close to a not_same_as link is no evidence for the correction it rules out
     near_ruled = assistant.ask("how do not i uninstall wombat completely")
@@ -382,7 +393,7 @@ def test_calibrate_and_eval_on_pairs_with_the_real_model(workdir):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["false_override_rate"] <= 0.05 and summary["unrelated_override_rate"] <= 0.01
-    assert summary["pairs"] == 268 and summary["unrelated_pairs"] == 300 and 0.3 < summary["recall"] <= 1
+    assert summary["pairs"] == 423 and summary["unrelated_pairs"] == 300 and 0.3 < summary["recall"] <= 1
     assert len(summary["matcher"]["weights"]) == 1 + len(FEATURES) and summary["links"] == 0
     assert (workdir / "cal" / "calibration.png").read_bytes()[:4] == b"\x89PNG"
     result = runner.invoke(cli, ["eval", str(data / "corrections_test.jsonl"), "--index", "idx", "--out", "ev", "--json"])
@@ -407,7 +418,7 @@ def test_calibrate_and_eval_on_pairs_with_the_real_model(workdir):
                                  "--dry-run", "--index", "idx", "--out", "cal2", "--json"])
     assert result.exit_code == 0, result.output
     linked = json.loads(result.stdout)
-    assert (linked["links"], linked["pairs"]) == (2, 270)
+    assert (linked["links"], linked["pairs"]) == (2, 425)
 
 
 def test_answer_logs_from_before_conversations_are_migrated(tmp_path):

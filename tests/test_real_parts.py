@@ -128,6 +128,39 @@ def test_the_correction_judge_on_the_real_models(tmp_path, minilm, smollm):
     assert assistant.find_correction("How do I upgrade Wombat?")[0].id == c.id and len(asked) == 1  # the same words
 
 
+# The matcher the previous release shipped as its default: it counted the differing words,
+# and learned from one writer's near misses (one slot swapped) that a question reworded all
+# through is a paraphrase.
+PREVIOUS_DEFAULT = {"band": 0.41, "accept": 1.0, "p_min": 0.8, "weights": [7.8274, 5.4075, -14.1131, 7.9899, -2.7137, 0.45],
+                    "related_weights": [-3.5098, 8.2547, 1.7506, -6.9725, -5.1134, -0.0888], "related_min": 0.3}
+
+
+def test_the_default_matcher_turns_down_reworded_questions_about_something_else(minilm):
+    """Questions about one product that reword as much as a paraphrase does, but ask something
+    else, are not overridden by the default; paraphrases still are. The previous default
+    overrode all three near misses here."""
+    from rag.corrections import Matcher, embed_once
+
+    embed = embed_once(minilm.embed_queries)
+    near_misses = [
+        ("Why does wombat login fail with 'no running agent found'?", "How do I shut down the Wombat agent running on my machine?"),
+        ("I have hundreds of queued syncs. Why isn't Wombat starting more workers?", "How do I set the maximum number of workers Wombat can start?"),
+        ("How do I get a stack trace of a hung Wombat worker?", "What are common reasons a Wombat job hangs without any error?"),
+    ]
+    paraphrases = [
+        ("How do I upgrade Wombat?", "How can I update Wombat to the latest version?"),
+        ("How do I exclude a folder from Wombat sync?", "Can I tell Wombat to skip a directory when syncing?"),
+        ("How do I limit Wombat's upload speed?", "Can I cap the bandwidth Wombat uses for uploads?"),
+    ]
+
+    def overrides(matcher, pairs):
+        return [matcher.decide(a, b, float(np.dot(*embed([a, b]))), embed=embed)[0] for a, b in pairs]
+
+    default, previous = Matcher.from_dict(None), Matcher.from_dict(PREVIOUS_DEFAULT)
+    assert overrides(default, near_misses) == [False] * 3 and overrides(default, paraphrases) == [True] * 3
+    assert overrides(previous, near_misses) == [True] * 3
+
+
 def test_judge_plumbing_with_the_bundled_model(smollm):
     """SmolLM2-135M is too weak to judge; this only shows the real model's replies are handled."""
     from evals.judges import faithfulness, pairwise, quality
