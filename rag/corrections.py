@@ -51,7 +51,7 @@ LEGACY_FEATURES = ("cosine", "jaccard")
 # MiniLM (at most 2% of its near misses and 1% of its unrelated pairs overridden); an index's
 # own calibration, once run, replaces it. Paraphrases / near misses / unrelated pairs
 # overridden on the held-out pairs of three writers: corrections_test.jsonl 31% / 0% / 0%,
-# corrections_test2.jsonl 33% / 0% / 0%, corrections_test3.jsonl 7% / 1.8% / 0%.
+# corrections_test2.jsonl 33% / 0% / 0%, corrections_test3.jsonl 8% / 1.8% / 0%.
 DEFAULT_MATCHER = {"band": 0.67, "accept": 1.0, "p_min": 0.7,
                    "weights": [1.2595, 8.6393, -6.7604, 1.7258, 1.6123, -4.9638],
                    "related_weights": [-4.0344, 7.8674, 0.7458, -9.4179, -1.5874, 5.208], "related_min": 0.7,
@@ -305,15 +305,15 @@ class Matcher:
             known = set(FEATURES) | set(PREVIOUS_FEATURES)
             if self.feature_names != list(LEGACY_FEATURES) and not set(self.feature_names) <= known:
                 raise ConfigError(f"this correction matcher weighs features this version of rag does not know "
-                                 f"({', '.join(sorted(set(self.feature_names) - known))}): upgrade rag, or run "
-                                 f"`rag corrections calibrate` to fit one it knows")
+                                  f"({', '.join(sorted(set(self.feature_names) - known))}): upgrade rag, or run "
+                                  f"`rag corrections calibrate` to fit one it knows")
         elif len(self.weights) not in (len(LEGACY_FEATURES) + 1, len(PREVIOUS_FEATURES) + 1):
             raise ConfigError(f"a correction matcher saved without feature names has {len(self.weights)} weights, "
-                             f"not {len(LEGACY_FEATURES) + 1} or {len(PREVIOUS_FEATURES) + 1}: run `rag corrections calibrate`")
+                              f"not {len(LEGACY_FEATURES) + 1} or {len(PREVIOUS_FEATURES) + 1}: run `rag corrections calibrate`")
         for name, weights in (("weights", self.weights), ("related_weights", self.related_weights)):
             if weights is not None and len(weights) != len(self.names) + 1:
                 raise ConfigError(f"a correction matcher's {name} has {len(weights)} values for "
-                                 f"{len(self.names)} features: run `rag corrections calibrate`")
+                                  f"{len(self.names)} features: run `rag corrections calibrate`")
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "Matcher":
