@@ -36,7 +36,8 @@ def main() -> None:
     similarity = pair_similarity(embedder)
     embed = embed_once(embedder.embed_queries)  # every run embeds the same texts: once is enough
     matcher = Matcher.from_dict(None)
-    for name in ("corrections_test", "corrections_test2", "corrections_test3", "corrections_calibration"):
+    for name in ("corrections_test", "corrections_test2", "corrections_test3", "corrections_test4", "corrections_test5",
+                 "corrections_calibration"):
         pairs = load_pairs(DATASETS / f"{name}.jsonl")
         truth = {(p["a"], p["b"]): bool(p["match"]) for p in pairs}
         base = evaluate_matcher(matcher, pairs, similarity, None, embed)
