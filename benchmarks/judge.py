@@ -12,6 +12,10 @@ same run, is the default matcher without a judge. Each line: paraphrases / near 
 unrelated pairs overridden, and how many pairs of the set (unrelated ones included) the
 judge was asked about.
 
+`--judge-floor 0.45 --judge-min 0` measures a wider zone (config `corrections_judge_floor`
+and `corrections_judge_min`): the judge is asked about every pair from a similarity of 0.45
+up that is not about something else. `--sets test4,test5` runs those sets only.
+
 To measure your own model: `RAG_CORRECTIONS_JUDGE=llm rag eval
 evals/datasets/corrections_test.jsonl` with `llm_base_url` (or `job_llms.judge`) set.
 """
@@ -19,6 +23,7 @@ evals/datasets/corrections_test.jsonl` with `llm_base_url` (or `job_llms.judge`)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 from pathlib import Path
 
@@ -31,13 +36,18 @@ DATASETS = Path(__file__).resolve().parent.parent / "evals" / "datasets"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5, help="random judges averaged over this many seeds")
+    parser.add_argument("--judge-floor", type=float, help="the judge's zone starts here (default: the review floor)")
+    parser.add_argument("--judge-min", type=float, help="the classifier's least probability for the judge to be asked")
+    parser.add_argument("--sets", default="test,test2,test3,test4,test5,calibration",
+                        help="comma-separated: corrections_NAME.jsonl for each NAME")
     args = parser.parse_args()
     embedder = load_embedder()
     similarity = pair_similarity(embedder)
     embed = embed_once(embedder.embed_queries)  # every run embeds the same texts: once is enough
     matcher = Matcher.from_dict(None)
-    for name in ("corrections_test", "corrections_test2", "corrections_test3", "corrections_test4", "corrections_test5",
-                 "corrections_calibration"):
+    zone = {"judge_floor": args.judge_floor, "judge_min": args.judge_min}
+    matcher = dataclasses.replace(matcher, **{k: v for k, v in zone.items() if v is not None})
+    for name in (f"corrections_{s.strip()}" for s in args.sets.split(",")):
         pairs = load_pairs(DATASETS / f"{name}.jsonl")
         truth = {(p["a"], p["b"]): bool(p["match"]) for p in pairs}
         base = evaluate_matcher(matcher, pairs, similarity, None, embed)

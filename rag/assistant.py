@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -157,7 +158,11 @@ class Assistant:
 
     @property
     def matcher(self) -> Matcher:
-        return Matcher.from_dict(self.corrections.get_meta("matcher"))
+        """The index's matcher, with the judge's zone as configured."""
+        matcher = Matcher.from_dict(self.corrections.get_meta("matcher"))
+        zone = {"judge_floor": self.config.corrections_judge_floor, "judge_min": self.config.corrections_judge_min}
+        zone = {k: v for k, v in zone.items() if v is not None}
+        return dataclasses.replace(matcher, **zone) if zone else matcher
 
     def find_correction(self, question: str, vector: np.ndarray | None = None) -> tuple[Correction, float, str] | None:
         """The active correction whose question asks the same as `question`, if any."""

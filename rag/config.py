@@ -55,6 +55,10 @@ class Config(BaseModel):
     corrections_judge: Literal["none", "llm"] = Field("none", description="llm: a capable chat model (job_llms judge, or the answering model) decides whether a question "
                                     "asks what a correction's question asks, for every pair the matcher's classifier finds plausible.")
     corrections_judge_calls: int = Field(2, ge=1, description="With corrections_judge = llm: at most this many judge calls per question, nearest corrections first.")
+    corrections_judge_floor: float | None = Field(None, ge=0, le=1, description="With corrections_judge = llm: the judge is asked from this similarity up "
+                                                  "(default: 0.1 below the matcher's band).")
+    corrections_judge_min: float | None = Field(None, ge=0, le=1, description="With corrections_judge = llm: the judge is asked only about pairs the matcher's classifier "
+                                                "gives at least this probability of a paraphrase (default: the matcher's judge_min, 0.3); 0 for every pair not about something else.")
     history_turns: int = Field(3, ge=0, description="Earlier turns of a conversation given to the follow-up rewrite.")
     log_answers: bool = Field(True, description="Log every answer (question, answer, sources, model) for feedback and corrections.")
     # the LLM

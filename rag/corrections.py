@@ -296,6 +296,8 @@ class Matcher:
     # review floor up (0.1 below the band) that the classifier gives at least this probability
     # and does not find to be about something else; the classifier only picks what it sees.
     judge_min: float = 0.3
+    # With an LLM judge: the similarity its zone starts from; None: the review floor.
+    judge_floor: float | None = None
     # What the weights weigh (FEATURES for a matcher calibrated now); None for one saved by an
     # earlier version: PREVIOUS_FEATURES for 6 weights, LEGACY_FEATURES for 3.
     feature_names: list[str] | None = None
@@ -359,10 +361,11 @@ class Matcher:
         asked, because the similarity decided or the question is about something else).
 
         Without `judge`, the classifier decides in the band. With one, the judge decides
-        every pair from `review_floor` up that the classifier gives at least `judge_min`
-        (a matcher saved before the frame features: the judge may only veto)."""
+        every pair from `judge_floor` (default: `review_floor`) up that the classifier gives
+        at least `judge_min` (a matcher saved before the frame features: the judge may only
+        veto)."""
         decides = judge is not None and not self.legacy
-        floor = self.review_floor if decides else self.band
+        floor = (self.review_floor if self.judge_floor is None else self.judge_floor) if decides else self.band
         if similarity < min(floor, self.accept):
             return False, f"similarity {similarity:.3f} < {floor}", None
         if not self.legacy and (words := opposed(a, b)):

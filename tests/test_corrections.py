@@ -409,6 +409,26 @@ def test_a_question_costs_at_most_corrections_judge_calls(tmp_path):
     assert len(asked) == 2
 
 
+def test_the_judges_zone_is_configurable(tmp_path):
+    """`corrections_judge_floor` and `corrections_judge_min` widen what a trusted judge sees:
+    a paraphrase far below the band, which the classifier doubts, is asked about and applies."""
+    doubtful = {"band": 0.9, "accept": 1.0, "p_min": 0.9, "weights": [-5.0, 0, 0, 0, 0, 0],
+                "related_weights": [5.0, 0, 0, 0, 0, 0], "related_min": 0.5, "feature_names": list(PREVIOUS_FEATURES)}
+    question, paraphrase = "how do I upgrade wombat", "what brings wombat to its newest release"
+    for config, applies in (({}, False), ({"corrections_judge_floor": 0.0}, False),
+                            ({"corrections_judge_floor": 0.0, "corrections_judge_min": 0.0}, True)):
+        judged = judged_assistant(tmp_path / str(len(config)), "SAME", **config)
+        c = judged.correct("Run wombat self-update.", question=question)
+        judged.corrections.set_meta("matcher", doubtful)
+        assert judged.matcher.judge_floor == config.get("corrections_judge_floor")
+        assert judged.matcher.judge_min == config.get("corrections_judge_min", 0.3)
+        found = judged.find_correction(paraphrase)
+        assert (found is not None and found[0].id == c.id) is applies, config
+    assert "the LLM judge says the same question" in found[2]
+    with pytest.raises(ValueError):
+        Config(corrections_judge_floor=1.5)
+
+
 @pytest.mark.parametrize("reply, same", [("SAME", True), ("Same.", True), ("same question", True), ("Answer: SAME", True),
                                          ("DIFFERENT", False), ("Same or different?", False), ("", False),
                                          ("Different, not the same", False), ("Not the same", False)])

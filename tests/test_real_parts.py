@@ -128,6 +128,28 @@ def test_the_correction_judge_on_the_real_models(tmp_path, minilm, smollm):
     assert assistant.find_correction("How do I upgrade Wombat?")[0].id == c.id and len(asked) == 1  # the same words
 
 
+def test_a_wider_judge_zone_shows_the_judge_more_paraphrases(minilm):
+    """corrections_judge_floor = 0.45, corrections_judge_min = 0: with MiniLM and the default
+    matcher, a judge that is always right (a stand-in) overrides far more of a held-out set's
+    paraphrases than in the default zone, and is asked about more pairs."""
+    import dataclasses
+    from pathlib import Path
+
+    from rag.corrections import Matcher, embed_once, evaluate_matcher, load_pairs, pair_similarity
+
+    pairs = load_pairs(Path(__file__).resolve().parent.parent / "evals" / "datasets" / "corrections_test4.jsonl")
+    truth = {(p["a"], p["b"]): p["match"] for p in pairs}
+    embed, similarity = embed_once(minilm.embed_queries), pair_similarity(minilm)
+    results = {}
+    for name, matcher in (("default", Matcher.from_dict(None)),
+                          ("wide", dataclasses.replace(Matcher.from_dict(None), judge_floor=0.45, judge_min=0.0))):
+        asked = []
+        result = evaluate_matcher(matcher, pairs, similarity, lambda a, b: asked.append(a) or truth.get((a, b), False), embed)
+        results[name] = (result["paraphrase_recall"], result["near_miss_override_rate"], len(asked))
+    (default, near, asked), (wide, wide_near, wide_asked) = results["default"], results["wide"]
+    assert near == wide_near == 0 and wide > default + 0.15 and wide_asked > asked
+
+
 # The matcher the previous release shipped as its default: it counted the differing words,
 # and learned from one writer's near misses (one slot swapped) that a question reworded all
 # through is a paraphrase.
