@@ -158,10 +158,10 @@ class Assistant:
 
     @property
     def matcher(self) -> Matcher:
-        """The index's matcher, with the judge's zone as configured."""
+        """The index's matcher, with the LLM judge's zone as configured when there is a judge."""
         matcher = Matcher.from_dict(self.corrections.get_meta("matcher"))
         zone = {"judge_floor": self.config.corrections_judge_floor, "judge_min": self.config.corrections_judge_min}
-        zone = {k: v for k, v in zone.items() if v is not None}
+        zone = {k: v for k, v in zone.items() if v is not None and self.config.corrections_judge == "llm"}
         return dataclasses.replace(matcher, **zone) if zone else matcher
 
     def find_correction(self, question: str, vector: np.ndarray | None = None) -> tuple[Correction, float, str] | None:

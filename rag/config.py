@@ -56,7 +56,7 @@ class Config(BaseModel):
                                     "asks what a correction's question asks, for every pair the matcher's classifier finds plausible.")
     corrections_judge_calls: int = Field(2, ge=1, description="With corrections_judge = llm: at most this many judge calls per question, nearest corrections first.")
     corrections_judge_floor: float | None = Field(None, ge=0, le=1, description="With corrections_judge = llm: the judge is asked from this similarity up "
-                                                  "(default: 0.1 below the matcher's band).")
+                                                  "(default: the matcher's, 0.1 below its band); it can only widen the zone, down from the band.")
     corrections_judge_min: float | None = Field(None, ge=0, le=1, description="With corrections_judge = llm: the judge is asked only about pairs the matcher's classifier "
                                                 "gives at least this probability of a paraphrase (default: the matcher's judge_min, 0.3); 0 for every pair not about something else.")
     history_turns: int = Field(3, ge=0, description="Earlier turns of a conversation given to the follow-up rewrite.")

@@ -296,7 +296,8 @@ class Matcher:
     # review floor up (0.1 below the band) that the classifier gives at least this probability
     # and does not find to be about something else; the classifier only picks what it sees.
     judge_min: float = 0.3
-    # With an LLM judge: the similarity its zone starts from; None: the review floor.
+    # With an LLM judge: the similarity its zone starts from (None: the review floor). It can
+    # only widen the zone: a floor above the band counts as the band.
     judge_floor: float | None = None
     # What the weights weigh (FEATURES for a matcher calibrated now); None for one saved by an
     # earlier version: PREVIOUS_FEATURES for 6 weights, LEGACY_FEATURES for 3.
@@ -365,7 +366,7 @@ class Matcher:
         at least `judge_min` (a matcher saved before the frame features: the judge may only
         veto)."""
         decides = judge is not None and not self.legacy
-        floor = (self.review_floor if self.judge_floor is None else self.judge_floor) if decides else self.band
+        floor = (self.review_floor if self.judge_floor is None else min(self.judge_floor, self.band)) if decides else self.band
         if similarity < min(floor, self.accept):
             return False, f"similarity {similarity:.3f} < {floor}", None
         if not self.legacy and (words := opposed(a, b)):

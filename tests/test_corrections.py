@@ -415,9 +415,9 @@ def test_the_judges_zone_is_configurable(tmp_path):
     doubtful = {"band": 0.9, "accept": 1.0, "p_min": 0.9, "weights": [-5.0, 0, 0, 0, 0, 0],
                 "related_weights": [5.0, 0, 0, 0, 0, 0], "related_min": 0.5, "feature_names": list(PREVIOUS_FEATURES)}
     question, paraphrase = "how do I upgrade wombat", "what brings wombat to its newest release"
-    for config, applies in (({}, False), ({"corrections_judge_floor": 0.0}, False),
+    for config, applies in (({}, False), ({"corrections_judge_floor": 0.0}, False), ({"corrections_judge_min": 0.0}, False),
                             ({"corrections_judge_floor": 0.0, "corrections_judge_min": 0.0}, True)):
-        judged = judged_assistant(tmp_path / str(len(config)), "SAME", **config)
+        judged = judged_assistant(tmp_path / "-".join(config or ["default"]), "SAME", **config)
         c = judged.correct("Run wombat self-update.", question=question)
         judged.corrections.set_meta("matcher", doubtful)
         assert judged.matcher.judge_floor == config.get("corrections_judge_floor")
@@ -425,6 +425,14 @@ def test_the_judges_zone_is_configurable(tmp_path):
         found = judged.find_correction(paraphrase)
         assert (found is not None and found[0].id == c.id) is applies, config
     assert "the LLM judge says the same question" in found[2]
+    # without a judge the zone means nothing, and the matcher is the one stored
+    plain = Config(index=str(tmp_path / "plain"), embedding_model="fake-hash", corrections_judge_floor=0.0)
+    unjudged = Assistant(plain, index=FaissIndex(tmp_path / "plain"), embedder=E, llm=ScriptedChat("SAME"))
+    assert unjudged.matcher.judge_floor is None
+    # a floor above the band counts as the band: the zone only widens
+    high = Matcher(band=0.5, accept=0.99, p_min=0.9, weights=[0.0] * 6, judge_floor=0.9)
+    assert high.assess("How do I upgrade Wombat?", "What brings Wombat to its newest release?", 0.6,
+                       lambda a, b: True, E.embed_queries)[0] is True
     with pytest.raises(ValueError):
         Config(corrections_judge_floor=1.5)
 

@@ -145,9 +145,9 @@ def test_a_wider_judge_zone_shows_the_judge_more_paraphrases(minilm):
                           ("wide", dataclasses.replace(Matcher.from_dict(None), judge_floor=0.45, judge_min=0.0))):
         asked = []
         result = evaluate_matcher(matcher, pairs, similarity, lambda a, b: asked.append(a) or truth.get((a, b), False), embed)
-        results[name] = (result["paraphrase_recall"], result["near_miss_override_rate"], len(asked))
-    (default, near, asked), (wide, wide_near, wide_asked) = results["default"], results["wide"]
-    assert near == wide_near == 0 and wide > default + 0.15 and wide_asked > asked
+        results[name] = (result["paraphrase_recall"], len(asked))
+    (default, asked), (wide, wide_asked) = results["default"], results["wide"]
+    assert wide > default + 0.15 and wide_asked > asked
 
 
 # The matcher the previous release shipped as its default: it counted the differing words,
