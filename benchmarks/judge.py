@@ -16,6 +16,13 @@ judge was asked about.
 and `corrections_judge_min`): the judge is asked about every pair from a similarity of 0.45
 up that is not about something else. `--sets test4,test5` runs those sets only.
 
+`--ask-path` measures the same through `Assistant.find_correction` instead of pair by
+pair: every anchor question of a set is a correction in a throwaway store, every other
+question is asked, and the judge (always right) is asked about its nearest corrections
+first, at most `--judge-calls` (2) per question, as at ask time. A paraphrase counts only
+when its own anchor's correction applies; a near miss counts when any correction does. Each
+line: paraphrases / near misses overridden, and judge calls per question asked.
+
 To measure your own model: `RAG_CORRECTIONS_JUDGE=llm rag eval
 evals/datasets/corrections_test.jsonl` with `llm_base_url` (or `job_llms.judge`) set.
 """
@@ -25,6 +32,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import random
+import tempfile
 from pathlib import Path
 
 from pipelines.embed import load_embedder
@@ -40,8 +48,14 @@ def main() -> None:
     parser.add_argument("--judge-min", type=float, help="the classifier's least probability for the judge to be asked")
     parser.add_argument("--sets", default="test,test2,test3,test4,test5,calibration",
                         help="comma-separated: corrections_NAME.jsonl for each NAME")
+    parser.add_argument("--ask-path", action="store_true", help="through Assistant.find_correction, all anchors stored")
+    parser.add_argument("--judge-calls", type=int, default=2, help="with --ask-path: corrections_judge_calls")
     args = parser.parse_args()
     embedder = load_embedder()
+    if args.ask_path:
+        for name in (s.strip() for s in args.sets.split(",")):
+            print(f"corrections_{name}.jsonl  {ask_path(embedder, load_pairs(DATASETS / f'corrections_{name}.jsonl'), args)}")
+        return
     similarity = pair_similarity(embedder)
     embed = embed_once(embedder.embed_queries)  # every run embeds the same texts: once is enough
     matcher = Matcher.from_dict(None)
@@ -70,6 +84,27 @@ def main() -> None:
                                     ("judge wrong on 10%", 0.10, args.seeds), ("judge says SAME to all", None, 1)):
             runs = [run(wrong, seed) for seed in range(seeds)]
             print(f"  {label:<28} {rates([r for r, _ in runs])}   asked about {runs[0][1]} pairs")
+
+
+def ask_path(embedder, pairs: list[dict], args) -> str:
+    """Paraphrases / near misses overridden through the ask path, with a judge always right."""
+    from indexes.faiss_index import FaissIndex
+    from rag import Assistant, Config
+
+    truth = {(p["a"], p["b"]): bool(p["match"]) for p in pairs}
+    zone = {"corrections_judge_floor": args.judge_floor, "corrections_judge_min": args.judge_min}
+    with tempfile.TemporaryDirectory() as where:
+        config = Config(index=where, corrections_judge="llm", corrections_judge_calls=args.judge_calls,
+                        **{k: v for k, v in zone.items() if v is not None})
+        assistant = Assistant(config, index=FaissIndex(where), embedder=embedder, llm=None)
+        ids = {a: assistant.correct("(corrected answer)", question=a).id for a in dict.fromkeys(p["a"] for p in pairs)}
+        calls = []
+        assistant._judge = lambda a, b: calls.append(a) is None and truth.get((a, b), False)
+        found = [(p, assistant.find_correction(p["b"])) for p in pairs]
+    paraphrases = [f is not None and f[0].id == ids[p["a"]] for p, f in found if p["match"]]
+    near = [f is not None for p, f in found if not p["match"]]
+    return (f"{sum(paraphrases) / len(paraphrases):.0%} / {sum(near) / len(near):.1%}, "
+            f"{len(calls) / len(pairs):.2f} judge calls per question")
 
 
 def rates(results: list[dict]) -> str:
