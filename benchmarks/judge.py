@@ -18,10 +18,11 @@ up that is not about something else. `--sets test4,test5` runs those sets only.
 
 `--ask-path` measures the same through `Assistant.find_correction` instead of pair by
 pair: every anchor question of a set is a correction in a throwaway store, every other
-question is asked, and the judge (always right) is asked about its nearest corrections
-first, at most `--judge-calls` (2) per question, as at ask time. A paraphrase counts only
-when its own anchor's correction applies; a near miss counts when any correction does. Each
-line: paraphrases / near misses overridden, and judge calls per question asked.
+question is asked, and the judge is asked about its nearest corrections first, at most
+`--judge-calls` (2) per question, as at ask time: one always right, and one wrong on a
+random 5% of its calls (averaged over `--seeds`). A paraphrase counts only when its own
+anchor's correction applies; a near miss counts when any correction does. Each line:
+paraphrases / near misses overridden, and judge calls per question asked.
 
 To measure your own model: `RAG_CORRECTIONS_JUDGE=llm rag eval
 evals/datasets/corrections_test.jsonl` with `llm_base_url` (or `job_llms.judge`) set.
@@ -54,7 +55,12 @@ def main() -> None:
     embedder = load_embedder()
     if args.ask_path:
         for name in (s.strip() for s in args.sets.split(",")):
-            print(f"corrections_{name}.jsonl  {ask_path(embedder, load_pairs(DATASETS / f'corrections_{name}.jsonl'), args)}")
+            pairs = load_pairs(DATASETS / f"corrections_{name}.jsonl")
+            print(f"corrections_{name}.jsonl")
+            for label, wrong, seeds in (("judge always right", 0.0, 1), ("judge wrong on 5%", 0.05, args.seeds)):
+                runs = [ask_path(embedder, pairs, args, wrong, seed) for seed in range(seeds)]
+                paraphrases, near, calls = (sum(r[i] for r in runs) / len(runs) for i in range(3))
+                print(f"  {label:<28} {paraphrases:.0%} / {near:.1%}, {calls:.2f} judge calls per question")
         return
     similarity = pair_similarity(embedder)
     embed = embed_once(embedder.embed_queries)  # every run embeds the same texts: once is enough
@@ -86,8 +92,9 @@ def main() -> None:
             print(f"  {label:<28} {rates([r for r, _ in runs])}   asked about {runs[0][1]} pairs")
 
 
-def ask_path(embedder, pairs: list[dict], args) -> str:
-    """Paraphrases / near misses overridden through the ask path, with a judge always right."""
+def ask_path(embedder, pairs: list[dict], args, wrong: float = 0.0, seed: int = 0) -> tuple[float, float, float]:
+    """Paraphrases / near misses overridden through the ask path, with a judge wrong on a
+    random `wrong` share of its calls."""
     from indexes.faiss_index import FaissIndex
     from rag import Assistant, Config
 
@@ -98,13 +105,18 @@ def ask_path(embedder, pairs: list[dict], args) -> str:
                         **{k: v for k, v in zone.items() if v is not None})
         assistant = Assistant(config, index=FaissIndex(where), embedder=embedder, llm=None)
         ids = {a: assistant.correct("(corrected answer)", question=a).id for a in dict.fromkeys(p["a"] for p in pairs)}
-        calls = []
-        assistant._judge = lambda a, b: calls.append(a) is None and truth.get((a, b), False)
+        calls, rng = [], random.Random(seed)
+
+        def judge(a: str, b: str) -> bool:
+            calls.append(a)
+            right = truth.get((a, b), False)
+            return (not right) if rng.random() < wrong else right
+
+        assistant._judge = judge
         found = [(p, assistant.find_correction(p["b"])) for p in pairs]
     paraphrases = [f is not None and f[0].id == ids[p["a"]] for p, f in found if p["match"]]
     near = [f is not None for p, f in found if not p["match"]]
-    return (f"{sum(paraphrases) / len(paraphrases):.0%} / {sum(near) / len(near):.1%}, "
-            f"{len(calls) / len(pairs):.2f} judge calls per question")
+    return sum(paraphrases) / len(paraphrases), sum(near) / len(near), len(calls) / len(pairs)
 
 
 def rates(results: list[dict]) -> str:
