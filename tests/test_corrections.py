@@ -189,7 +189,6 @@ def test_unrelated_pairs_cross_the_questions_of_different_pairs():
     assert unrelated_pairs(pairs[:3], 10) == []  # one anchor: nothing to cross
 
 
-
 def test_the_shipped_held_out_pairs_are_apart_from_the_calibration_pairs():
     """Each shipped set is anchors with paraphrases and near misses; the sets written after the
     default was designed (test3 to test5) ask nothing the calibration pairs nearly ask."""
@@ -214,6 +213,7 @@ def test_the_shipped_held_out_pairs_are_apart_from_the_calibration_pairs():
             for anchor in labels:
                 a = words(anchor)
                 assert max(len(a & b) / len(a | b) for b in seen) < 0.6, (name, anchor)
+
 
 @pytest.fixture
 def assistant(tmp_path):
