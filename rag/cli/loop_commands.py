@@ -280,7 +280,7 @@ def corrections_import(ctx, file, index, as_json):
 @click.argument("dataset", type=click.Path(exists=True, dir_okay=False))
 @click.option("--max-false-rate", type=float, default=0.02, show_default=True,
               help="Share of the calibration near misses that may be wrongly overridden (the default "
-                   "matcher was fit with 0.02 and overrides 0 to 1.8% of the held-out near misses).")
+                   "matcher was fit with 0.02 and overrides 0 to 2.6% of the held-out near misses).")
 @click.option("--max-unrelated-rate", type=float, default=0.01, show_default=True,
               help="Share of unrelated pairs (the dataset's questions crossed between pairs) that may be overridden.")
 @click.option("--out", type=click.Path(file_okay=False), default="calibration", show_default=True)
