@@ -45,7 +45,7 @@ DATASETS = Path(__file__).resolve().parent.parent / "evals" / "datasets"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5, help="random judges averaged over this many seeds")
-    parser.add_argument("--judge-floor", type=float, help="the judge's zone starts here (default: the review floor)")
+    parser.add_argument("--judge-floor", type=float, help="the judge's zone starts here (default: 0.1 below the band)")
     parser.add_argument("--judge-min", type=float, help="the classifier's least probability for the judge to be asked")
     parser.add_argument("--sets", default="test,test2,test3,test4,test5,calibration",
                         help="comma-separated: corrections_NAME.jsonl for each NAME")

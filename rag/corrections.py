@@ -56,7 +56,11 @@ LEGACY_FEATURES = ("cosine", "jaccard")
 DEFAULT_MATCHER = {"band": 0.67, "accept": 1.0, "p_min": 0.7,
                    "weights": [1.2595, 8.6393, -6.7604, 1.7258, 1.6123, -4.9638],
                    "related_weights": [-4.0344, 7.8674, 0.7458, -9.4179, -1.5874, 5.208], "related_min": 0.7,
-                   "feature_names": list(FEATURES)}
+                   "review_min": 0.44, "feature_names": list(FEATURES)}
+
+# `calibrate` starts the review queue (`rag corrections suggest`) where it keeps this share of
+# the calibration paraphrases.
+REVIEW_SHARE = 0.9
 
 _WORD = re.compile(r"\w+")
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er", "ed", "es", "s", "e")
@@ -293,12 +297,17 @@ class Matcher:
     related_weights: list[float] | None = None
     related_min: float = 0.5
     # With an LLM judge (`corrections_judge = "llm"`), the judge decides every pair from the
-    # review floor up (0.1 below the band) that the classifier gives at least this probability
+    # `judge_floor` up (0.1 below the band) that the classifier gives at least this probability
     # and does not find to be about something else; the classifier only picks what it sees.
     judge_min: float = 0.3
-    # With an LLM judge: the similarity its zone starts from (None: the review floor). It can
+    # With an LLM judge: the similarity its zone starts from (None: 0.1 below the band). It can
     # only widen the zone: a floor above the band counts as the band.
     judge_floor: float | None = None
+    # The similarity from which the review queue (`Assistant.suggest_links`) shows a question a
+    # correction did not get: `calibrate` sets it where it keeps 90% of the calibration
+    # paraphrases. None (a matcher saved before): 0.1 below the band. It can only widen the
+    # queue: a value above that counts as 0.1 below the band.
+    review_min: float | None = None
     # What the weights weigh (FEATURES for a matcher calibrated now); None for one saved by an
     # earlier version: PREVIOUS_FEATURES for 6 weights, LEGACY_FEATURES for 3.
     feature_names: list[str] | None = None
@@ -362,11 +371,11 @@ class Matcher:
         asked, because the similarity decided or the question is about something else).
 
         Without `judge`, the classifier decides in the band. With one, the judge decides
-        every pair from `judge_floor` (default: `review_floor`) up that the classifier gives
+        every pair from `judge_floor` (default: 0.1 below the band) up that the classifier gives
         at least `judge_min` (a matcher saved before the frame features: the judge may only
         veto)."""
         decides = judge is not None and not self.legacy
-        floor = (self.review_floor if self.judge_floor is None else min(self.judge_floor, self.band)) if decides else self.band
+        floor = (self.below_band if self.judge_floor is None else min(self.judge_floor, self.band)) if decides else self.band
         if similarity < min(floor, self.accept):
             return False, f"similarity {similarity:.3f} < {floor}", None
         if not self.legacy and (words := opposed(a, b)):
@@ -392,10 +401,15 @@ class Matcher:
         return True, f"in band, classifier p={p:.2f}" + (" and LLM judge agree" if judge else ""), p
 
     @property
+    def below_band(self) -> float:
+        """0.1 below the band: where the LLM judge's zone starts by default."""
+        return round(max(0.0, self.band - 0.1), 4)
+
+    @property
     def review_floor(self) -> float:
         """The similarity from which a question a correction did not get is put before a
-        reviewer (`Assistant.suggest_links`): 0.1 below the band."""
-        return round(max(0.0, self.band - 0.1), 4)
+        reviewer (`Assistant.suggest_links`): `review_min`, or 0.1 below the band."""
+        return self.below_band if self.review_min is None else round(min(self.review_min, self.below_band), 4)
 
     def score(self, a: str, b: str, similarity: float, embed: Embed | None = None) -> float | None:
         """The classifier's probability that `b` asks what `a` asks, at any similarity; None
@@ -511,8 +525,11 @@ def calibrate(pairs: list[dict], similarity: Callable[[list[str], list[str]], np
         raise ValueError(f"no matcher overrides at most {max_false_rate:.0%} of the near misses and "
                          f"{max_unrelated_rate:.0%} of the unrelated pairs; check the labels, or allow more")
     _, (band, accept, p_min, related_min), recall, false_rate, far_rate = best
+    # The review queue starts where it keeps REVIEW_SHARE of the paraphrases: a reviewer is shown
+    # those the band turned down, and the second classifier still keeps unrelated questions out.
+    review_min = math.floor(float(np.quantile(sims[y], 1 - REVIEW_SHARE)) * 100) / 100 if y.any() else None
     matcher = Matcher(band, accept, p_min, weights, related_weights, related_min,
-                      feature_names=list(LEGACY_FEATURES if embed is None else FEATURES))
+                      feature_names=list(LEGACY_FEATURES if embed is None else FEATURES), review_min=review_min)
     thresholds = []
     for t in np.arange(0.5, 1.0, 0.05):
         matched = sims[~far] >= t
@@ -532,15 +549,16 @@ def pair_similarity(embedder) -> Callable[[list[str], list[str]], np.ndarray]:
 
 
 def evaluate_matcher(matcher: Matcher, pairs: list[dict], similarity, judge=None, embed: Embed | None = None,
-                     unrelated: int = 300) -> dict[str, Any]:
+                     unrelated: int = 300, review_floor: float | None = None) -> dict[str, Any]:
     """Paraphrases overridden, near misses overridden, and unrelated questions (the dataset's
     questions crossed between pairs, up to `unrelated`) overridden; and of the rest, what the
-    review queue (`rag corrections suggest`) would show a reviewer."""
+    review queue (`rag corrections suggest`) would show a reviewer from `review_floor`
+    (default: the matcher's)."""
     crossed = unrelated_pairs(pairs, unrelated)
     every = list(pairs) + crossed
     sims = similarity([p["a"] for p in every], [p["b"] for p in every])
     rows = []
-    floor = matcher.review_floor  # as `Assistant.suggest_links`
+    floor = matcher.review_floor if review_floor is None else review_floor  # as `Assistant.suggest_links`
     for p, s in zip(every, sims):
         s = float(s)
         matched, why, probability = matcher.assess(p["a"], p["b"], s, judge, embed)
@@ -566,6 +584,7 @@ def evaluate_matcher(matcher: Matcher, pairs: list[dict], similarity, judge=None
         "suggestions": len(suggested),
         "suggestion_precision": sum(bool(r["match"]) for r in suggested) / len(suggested) if suggested else 1.0,
         "reviewed_recall": sum(r["matched"] or r["suggested"] for r in paraphrases) / len(paraphrases) if paraphrases else 0.0,
+        "review_floor": floor,
         "rows": rows,
         "unrelated_rows": [r for r in far if r["matched"]],
     }

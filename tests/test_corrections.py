@@ -110,6 +110,22 @@ def test_calibrate_picks_a_matcher_without_false_overrides():
     assert (again["paraphrase_recall"], again["near_miss_override_rate"]) == (framed["recall"], framed["false_override_rate"])
     assert result["matcher"]["feature_names"] == ["cosine", "jaccard"] == result["features"]
     assert len(framed["matcher"]["related_weights"]) == 6
+    # the review queue starts where it keeps 90% of the paraphrases (7 of 10 at 0.85), or 0.1
+    # below the band if that is lower (here the band is 0.85)
+    assert framed["matcher"]["review_min"] == 0.85 and Matcher.from_dict(framed["matcher"]).review_floor == 0.75
+
+
+def test_the_review_queue_can_only_start_lower_than_the_judge():
+    """`review_min` moves the review queue's floor, never the LLM judge's zone, and only down."""
+    def judge(a, b):
+        raise AssertionError("the judge was asked")
+
+    m = Matcher(band=0.67, accept=1.0, p_min=0.5, weights=[0.0] * 6, review_min=0.44)
+    assert (m.review_floor, m.below_band) == (0.44, 0.57)
+    assert m.assess("how do I upgrade wombat", "what brings wombat up to date", 0.5, judge, E.embed_queries)[0] is False
+    assert Matcher(band=0.67, accept=1.0, p_min=0.5, weights=[0.0] * 6, review_min=0.7).review_floor == 0.57
+    assert Matcher(band=0.67, accept=1.0, p_min=0.5, weights=[0.0] * 6).review_floor == 0.57  # saved before
+    assert Matcher.from_dict(None).review_floor == 0.44  # the default, from its calibration
 
 
 def test_opposite_words_never_make_the_same_question():
@@ -177,6 +193,8 @@ def test_eval_counts_what_the_review_queue_would_show_below_the_band():
     result = evaluate_matcher(m, pairs, similarity, embed=E.embed_queries)
     assert [(r["matched"], r["suggested"]) for r in result["rows"]] == [(False, True), (False, False)]
     assert (result["missed_paraphrases_suggested"], result["suggestions"], result["reviewed_recall"]) == (1.0, 1, 1.0)
+    higher = evaluate_matcher(m, pairs, similarity, embed=E.embed_queries, review_floor=0.46)  # `rag eval --min-similarity`
+    assert (higher["suggestions"], higher["reviewed_recall"], higher["review_floor"]) == (0, 0.0, 0.46)
 
 
 def test_unrelated_pairs_cross_the_questions_of_different_pairs():
@@ -334,6 +352,9 @@ def test_suggested_links_are_questions_a_correction_nearly_matched(assistant):
     assistant.corrections.set_meta("matcher", {"band": 0.99, "weights": [0.0] * 6, **reject})
     assert [s["answer_id"] for s in assistant.suggest_links(min_similarity=0.0)] == [again.id, reworded.id]
     assert assistant.suggest_links() == [] and assistant.ask(reworded.question).correction is None  # floor 0.89
+    # a calibrated matcher sets its own floor, where its paraphrases were (`review_min`)
+    assistant.corrections.set_meta("matcher", {"band": 0.99, "weights": [0.0] * 6, "review_min": 0.0, **reject})
+    assert [s["question"] for s in assistant.suggest_links()] == [again.question, reworded.question]
     assistant.corrections.set_meta("matcher", {"band": 0.0, "weights": [0.0] * 6, **reject})
 
     assistant.correct(answer_id=reworded.id, same_as=c.id)
@@ -486,8 +507,17 @@ def test_calibrate_and_eval_on_pairs_with_the_real_model(workdir):
                 if r["why"].startswith("opposite words")]  # "enable" / "disable", "upload" / "download", ...
     assert len(opposite) >= 3 and not any(r["match"] or r["matched"] for r in opposite)
     # the review queue shows a reviewer much of what the matcher missed, paraphrases among near misses
-    assert report["missed_paraphrases_suggested"] > 0.4 and 0 < report["suggestion_precision"] < 1
+    assert report["missed_paraphrases_suggested"] > 0.6 and 0 < report["suggestion_precision"] < 1
+    assert summary["matcher"]["review_min"] < summary["matcher"]["band"] - 0.1  # below the judge's zone
     assert report["paraphrase_recall"] < report["reviewed_recall"] <= 1
+    assert report["review_floor"] == summary["matcher"]["review_min"]
+    # where it starts is the matcher's calibration, or --min-similarity: from 0.1 below the band it holds less
+    result = runner.invoke(cli, ["eval", str(data / "corrections_test.jsonl"), "--index", "idx", "--out", "ev2", "--json",
+                                 "--min-similarity", str(summary["matcher"]["band"] - 0.1)])
+    assert result.exit_code == 0, result.output
+    higher = json.loads(result.stdout)
+    assert higher["paraphrase_recall"] == report["paraphrase_recall"] and higher["suggestions"] < report["suggestions"]
+    assert report["paraphrase_recall"] < higher["reviewed_recall"] < report["reviewed_recall"]
     # the questions reviewers linked are labelled pairs: calibrate learns from them too
     made = json.loads(runner.invoke(cli, ["correct", "--question", "How do I rotate the Wombat API keys?", "--answer",
                                           "Run wombat keys rotate.", "--index", "idx", "--json"]).stdout)

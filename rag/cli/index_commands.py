@@ -198,10 +198,13 @@ def status(ctx, index, as_json):
                    "model, too weak to be useful): quality 1-5 against reference answers, faithfulness to the "
                    "sources, and, with exactly two configurations, pairwise preference.")
 @click.option("--judge-model", default=None, metavar="NAME", help="Model name at the judge endpoint.")
+@click.option("--min-similarity", type=float, default=None,
+              help="On question pairs: where the review queue starts, as `rag corrections suggest "
+                   "--min-similarity` (default: the matcher's review floor).")
 @json_option
 @click.pass_context
 def eval_command(ctx, dataset, index, k, no_llm, out, sweeps, corpus, source_url, limit, llm_base_url, llm_model,
-                 judge, judge_model, as_json):
+                 judge, judge_model, min_similarity, as_json):
     """Evaluate retrieval (and answers) on DATASET, a JSONL file of
     {"question": ..., "source": URL-or-path[#anchor], "reference_answer": optional}.
 
@@ -218,7 +221,7 @@ def eval_command(ctx, dataset, index, k, no_llm, out, sweeps, corpus, source_url
     from rag.evaluate import judge_from, parse_sweeps, run_eval
 
     if _is_pairs(dataset):
-        return _eval_corrections(ctx, dataset, index, out, limit, as_json)
+        return _eval_corrections(ctx, dataset, index, out, limit, min_similarity, as_json)
     try:
         items = load_dataset(dataset)[:limit]
         swept = parse_sweeps(list(sweeps))
@@ -252,7 +255,7 @@ def _is_pairs(path: str) -> bool:
     return False
 
 
-def _eval_corrections(ctx, dataset, index, out, limit, as_json):
+def _eval_corrections(ctx, dataset, index, out, limit, min_similarity, as_json):
     """rag eval on question pairs: how often the correction matcher overrides."""
     from pathlib import Path
 
@@ -263,7 +266,8 @@ def _eval_corrections(ctx, dataset, index, out, limit, as_json):
         pairs = load_pairs(dataset)[:limit]
         e = assistant.embedder
         judge = assistant._judge if assistant.config.corrections_judge == "llm" else None
-        result = evaluate_matcher(assistant.matcher, pairs, pair_similarity(e), judge, e.embed_queries)
+        result = evaluate_matcher(assistant.matcher, pairs, pair_similarity(e), judge, e.embed_queries,
+                                  review_floor=min_similarity)
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "corrections_results.json").write_text(json.dumps(result, indent=1))
     except (RagError, ValueError) as exc:
@@ -276,7 +280,8 @@ def _eval_corrections(ctx, dataset, index, out, limit, as_json):
                    f"{summary['near_miss_override_rate']:.0%} of near misses overridden, "
                    f"override precision {summary['override_precision']:.0%}; "
                    f"{summary['unrelated_override_rate']:.0%} of {summary['unrelated_pairs']} unrelated pairs overridden")
-        click.echo(f"review queue (rag corrections suggest): {summary['missed_paraphrases_suggested']:.0%} of the missed "
+        click.echo(f"review queue (rag corrections suggest) from similarity {summary['review_floor']}: "
+                   f"{summary['missed_paraphrases_suggested']:.0%} of the missed "
                    f"paraphrases, in {summary['suggestions']} suggestions of which "
                    f"{summary['suggestion_precision']:.0%} are paraphrases; confirmed by a reviewer, "
                    f"{summary['reviewed_recall']:.0%} of paraphrases overridden")

@@ -199,7 +199,8 @@ def corrections_export(ctx, file, index):
 @click.option("--scan", type=click.IntRange(min=1), default=1000, show_default=True,
               help="How many of the latest answers to look at.")
 @click.option("--min-similarity", type=float, default=None,
-              help="Lowest similarity to a correction's question (default: 0.1 below the matcher's band).")
+              help="Lowest similarity to a correction's question (default: the matcher's review floor, "
+                   "where its calibration kept 90% of the paraphrases; 0.44 for the default matcher).")
 @index_option
 @json_option
 @click.pass_context
@@ -297,7 +298,7 @@ def corrections_calibrate(ctx, dataset, max_false_rate, max_unrelated_rate, out,
     the index's matcher to the best one."""
     from pathlib import Path
 
-    from rag.corrections import calibrate, link_pairs, load_pairs, pair_similarity, plot_calibration
+    from rag.corrections import REVIEW_SHARE, Matcher, calibrate, link_pairs, load_pairs, pair_similarity, plot_calibration
 
     try:
         assistant = _assistant(ctx, index=index)
@@ -327,6 +328,8 @@ def corrections_calibrate(ctx, dataset, max_false_rate, max_unrelated_rate, out,
                f"{result['unrelated_override_rate']:.0%} of {result['unrelated_pairs']} unrelated pairs overridden"
                + (f", with {len(links)} linked questions" if with_links else "")
                + ("" if dry_run else f" (saved to {assistant.config.index})"))
+    click.echo(f"Review queue (rag corrections suggest) from similarity {Matcher.from_dict(m).review_floor}, "
+               f"where {REVIEW_SHARE:.0%} of the paraphrases are")
     if plot:
         click.echo(f"Plot: {plot}", err=True)
 
