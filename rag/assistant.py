@@ -208,8 +208,8 @@ class Assistant:
         Of the last `scan` answers the model gave, each question (its newest answer; case,
         punctuation and contractions aside) that an active correction did not get, although
         the correction's question, or a question linked `same_as` it, is at least
-        `min_similarity` similar (default: the matcher's `review_floor`, where its calibration
-        kept 90% of the paraphrases)
+        `min_similarity` similar (default: the matcher's `review_floor`: the cosine at or
+        above which 90% of its calibration paraphrases are, at most 0.1 below its band)
         and not about something else. The classifier decides; an LLM judge is not asked, so
         with one configured a pair the classifier accepts is suggested too. A question linked
         to the correction either way is not suggested again. Questions with thumbs-down

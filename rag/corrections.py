@@ -58,8 +58,8 @@ DEFAULT_MATCHER = {"band": 0.67, "accept": 1.0, "p_min": 0.7,
                    "related_weights": [-4.0344, 7.8674, 0.7458, -9.4179, -1.5874, 5.208], "related_min": 0.7,
                    "review_min": 0.44, "feature_names": list(FEATURES)}
 
-# `calibrate` starts the review queue (`rag corrections suggest`) where it keeps this share of
-# the calibration paraphrases.
+# `calibrate` starts the review queue (`rag corrections suggest`) at the cosine at or above which
+# this share of its paraphrases are (`Matcher.review_min`).
 REVIEW_SHARE = 0.9
 
 _WORD = re.compile(r"\w+")
@@ -296,17 +296,17 @@ class Matcher:
     # something else (the nearest correction of most questions is unrelated to them).
     related_weights: list[float] | None = None
     related_min: float = 0.5
-    # With an LLM judge (`corrections_judge = "llm"`), the judge decides every pair from the
-    # `judge_floor` up (0.1 below the band) that the classifier gives at least this probability
+    # With an LLM judge (`corrections_judge = "llm"`), the judge decides every pair from
+    # `judge_floor` up (default: 0.1 below the band) that the classifier gives at least this probability
     # and does not find to be about something else; the classifier only picks what it sees.
     judge_min: float = 0.3
     # With an LLM judge: the similarity its zone starts from (None: 0.1 below the band). It can
     # only widen the zone: a floor above the band counts as the band.
     judge_floor: float | None = None
     # The similarity from which the review queue (`Assistant.suggest_links`) shows a question a
-    # correction did not get: `calibrate` sets it where it keeps 90% of the calibration
-    # paraphrases. None (a matcher saved before): 0.1 below the band. It can only widen the
-    # queue: a value above that counts as 0.1 below the band.
+    # correction did not get: `calibrate` sets it to the cosine at or above which REVIEW_SHARE of
+    # its paraphrases are. None (a matcher saved before): 0.1 below the band. It can only widen
+    # the queue: a value above that counts as 0.1 below the band.
     review_min: float | None = None
     # What the weights weigh (FEATURES for a matcher calibrated now); None for one saved by an
     # earlier version: PREVIOUS_FEATURES for 6 weights, LEGACY_FEATURES for 3.
@@ -375,7 +375,7 @@ class Matcher:
         at least `judge_min` (a matcher saved before the frame features: the judge may only
         veto)."""
         decides = judge is not None and not self.legacy
-        floor = (self.below_band if self.judge_floor is None else min(self.judge_floor, self.band)) if decides else self.band
+        floor = (self.default_judge_floor if self.judge_floor is None else min(self.judge_floor, self.band)) if decides else self.band
         if similarity < min(floor, self.accept):
             return False, f"similarity {similarity:.3f} < {floor}", None
         if not self.legacy and (words := opposed(a, b)):
@@ -401,7 +401,7 @@ class Matcher:
         return True, f"in band, classifier p={p:.2f}" + (" and LLM judge agree" if judge else ""), p
 
     @property
-    def below_band(self) -> float:
+    def default_judge_floor(self) -> float:
         """0.1 below the band: where the LLM judge's zone starts by default."""
         return round(max(0.0, self.band - 0.1), 4)
 
@@ -409,7 +409,8 @@ class Matcher:
     def review_floor(self) -> float:
         """The similarity from which a question a correction did not get is put before a
         reviewer (`Assistant.suggest_links`): `review_min`, or 0.1 below the band."""
-        return self.below_band if self.review_min is None else round(min(self.review_min, self.below_band), 4)
+        below = self.default_judge_floor
+        return below if self.review_min is None else round(min(self.review_min, below), 4)
 
     def score(self, a: str, b: str, similarity: float, embed: Embed | None = None) -> float | None:
         """The classifier's probability that `b` asks what `a` asks, at any similarity; None
@@ -525,9 +526,10 @@ def calibrate(pairs: list[dict], similarity: Callable[[list[str], list[str]], np
         raise ValueError(f"no matcher overrides at most {max_false_rate:.0%} of the near misses and "
                          f"{max_unrelated_rate:.0%} of the unrelated pairs; check the labels, or allow more")
     _, (band, accept, p_min, related_min), recall, false_rate, far_rate = best
-    # The review queue starts where it keeps REVIEW_SHARE of the paraphrases: a reviewer is shown
-    # those the band turned down, and the second classifier still keeps unrelated questions out.
-    review_min = math.floor(float(np.quantile(sims[y], 1 - REVIEW_SHARE)) * 100) / 100 if y.any() else None
+    # Below the band, the second classifier is what keeps questions about something else out of
+    # the review queue: without one (no unrelated pairs), the queue keeps its floor.
+    review_min = (math.floor(round(float(np.quantile(sims[y], 1 - REVIEW_SHARE)) * 100, 6)) / 100
+                  if y.any() and related_weights is not None else None)
     matcher = Matcher(band, accept, p_min, weights, related_weights, related_min,
                       feature_names=list(LEGACY_FEATURES if embed is None else FEATURES), review_min=review_min)
     thresholds = []

@@ -113,15 +113,18 @@ def test_calibrate_picks_a_matcher_without_false_overrides():
     # the review queue starts where it keeps 90% of the paraphrases (7 of 10 at 0.85), or 0.1
     # below the band if that is lower (here the band is 0.85)
     assert framed["matcher"]["review_min"] == 0.85 and Matcher.from_dict(framed["matcher"]).review_floor == 0.75
+    assert result["matcher"]["review_min"] == 0.85  # the same without the embedding model
+    # with nothing to keep unrelated questions out (no second classifier), the queue keeps its floor
+    assert calibrate(pairs, similarity, max_false_rate=0.0, unrelated=0)["matcher"]["review_min"] is None
 
 
-def test_the_review_queue_can_only_start_lower_than_the_judge():
+def test_the_review_queue_never_starts_above_the_judges_zone():
     """`review_min` moves the review queue's floor, never the LLM judge's zone, and only down."""
     def judge(a, b):
         raise AssertionError("the judge was asked")
 
     m = Matcher(band=0.67, accept=1.0, p_min=0.5, weights=[0.0] * 6, review_min=0.44)
-    assert (m.review_floor, m.below_band) == (0.44, 0.57)
+    assert (m.review_floor, m.default_judge_floor) == (0.44, 0.57)
     assert m.assess("how do I upgrade wombat", "what brings wombat up to date", 0.5, judge, E.embed_queries)[0] is False
     assert Matcher(band=0.67, accept=1.0, p_min=0.5, weights=[0.0] * 6, review_min=0.7).review_floor == 0.57
     assert Matcher(band=0.67, accept=1.0, p_min=0.5, weights=[0.0] * 6).review_floor == 0.57  # saved before
@@ -195,6 +198,7 @@ def test_eval_counts_what_the_review_queue_would_show_below_the_band():
     assert (result["missed_paraphrases_suggested"], result["suggestions"], result["reviewed_recall"]) == (1.0, 1, 1.0)
     higher = evaluate_matcher(m, pairs, similarity, embed=E.embed_queries, review_floor=0.46)  # `rag eval --min-similarity`
     assert (higher["suggestions"], higher["reviewed_recall"], higher["review_floor"]) == (0, 0.0, 0.46)
+    assert result["review_floor"] == 0.4  # the matcher's own
 
 
 def test_unrelated_pairs_cross_the_questions_of_different_pairs():
@@ -402,7 +406,7 @@ def test_with_an_llm_judge_the_judge_decides_what_the_classifier_finds_plausible
         True, "in band, the LLM judge says the same question (classifier p=0.50)", 0.5)
     assert m.assess(a, b, 0.6, judge(False), embed)[:2] == (
         False, "in band, the LLM judge says the questions differ (classifier p=0.50)")
-    assert m.assess(a, b, 0.45, judge(True), embed)[0] is True  # from the review floor, 0.1 below the band
+    assert m.assess(a, b, 0.45, judge(True), embed)[0] is True  # the judge's zone starts 0.1 below the band
     assert len(asked) == 3
     assert m.assess(a, b, 0.39, judge(True), embed)[0] is False  # below the floor it is not asked
     assert m.assess("How do I enable TLS?", "How do I disable TLS?", 0.9, judge(True), embed)[0] is False
@@ -509,11 +513,12 @@ def test_calibrate_and_eval_on_pairs_with_the_real_model(workdir):
     # the review queue shows a reviewer much of what the matcher missed, paraphrases among near misses
     assert report["missed_paraphrases_suggested"] > 0.6 and 0 < report["suggestion_precision"] < 1
     assert summary["matcher"]["review_min"] < summary["matcher"]["band"] - 0.1  # below the judge's zone
+    assert summary["matcher"]["review_min"] == DEFAULT["review_min"]  # the default is this calibration's
     assert report["paraphrase_recall"] < report["reviewed_recall"] <= 1
     assert report["review_floor"] == summary["matcher"]["review_min"]
     # where it starts is the matcher's calibration, or --min-similarity: from 0.1 below the band it holds less
     result = runner.invoke(cli, ["eval", str(data / "corrections_test.jsonl"), "--index", "idx", "--out", "ev2", "--json",
-                                 "--min-similarity", str(summary["matcher"]["band"] - 0.1)])
+                                 "--min-similarity", str(round(summary["matcher"]["band"] - 0.1, 2))])
     assert result.exit_code == 0, result.output
     higher = json.loads(result.stdout)
     assert higher["paraphrase_recall"] == report["paraphrase_recall"] and higher["suggestions"] < report["suggestions"]

@@ -32,6 +32,17 @@ def test_load_dataset_reports_bad_lines(tmp_path):
         load_dataset(bad)
 
 
+def test_rag_eval_says_the_review_queue_floor_is_for_question_pairs(tmp_path):
+    from click.testing import CliRunner
+
+    from rag.cli import cli
+
+    questions = tmp_path / "qa.jsonl"
+    questions.write_text('{"question": "x", "source": "y"}\n')
+    result = CliRunner().invoke(cli, ["eval", str(questions), "--min-similarity", "0.5", "--json"])
+    assert result.exit_code != 0 and "for a file of question pairs" in json.loads(result.stdout)["error"]
+
+
 @pytest.mark.integration
 def test_rag_eval_cli_with_a_sweep_writes_report_and_plots(docs, ray_local):
     import shutil

@@ -222,6 +222,9 @@ def eval_command(ctx, dataset, index, k, no_llm, out, sweeps, corpus, source_url
 
     if _is_pairs(dataset):
         return _eval_corrections(ctx, dataset, index, out, limit, min_similarity, as_json)
+    if min_similarity is not None:
+        _fail(ValueError("--min-similarity is for a file of question pairs (the review queue); "
+                         f"{dataset} is a question set"), as_json)
     try:
         items = load_dataset(dataset)[:limit]
         swept = parse_sweeps(list(sweeps))

@@ -199,8 +199,8 @@ def corrections_export(ctx, file, index):
 @click.option("--scan", type=click.IntRange(min=1), default=1000, show_default=True,
               help="How many of the latest answers to look at.")
 @click.option("--min-similarity", type=float, default=None,
-              help="Lowest similarity to a correction's question (default: the matcher's review floor, "
-                   "where its calibration kept 90% of the paraphrases; 0.44 for the default matcher).")
+              help="Lowest similarity to a correction's question (default: the matcher's review floor: the "
+                   "cosine at or above which 90% of its calibration paraphrases are, at most 0.1 below its band).")
 @index_option
 @json_option
 @click.pass_context
@@ -298,7 +298,7 @@ def corrections_calibrate(ctx, dataset, max_false_rate, max_unrelated_rate, out,
     the index's matcher to the best one."""
     from pathlib import Path
 
-    from rag.corrections import REVIEW_SHARE, Matcher, calibrate, link_pairs, load_pairs, pair_similarity, plot_calibration
+    from rag.corrections import Matcher, calibrate, link_pairs, load_pairs, pair_similarity, plot_calibration
 
     try:
         assistant = _assistant(ctx, index=index)
@@ -328,8 +328,10 @@ def corrections_calibrate(ctx, dataset, max_false_rate, max_unrelated_rate, out,
                f"{result['unrelated_override_rate']:.0%} of {result['unrelated_pairs']} unrelated pairs overridden"
                + (f", with {len(links)} linked questions" if with_links else "")
                + ("" if dry_run else f" (saved to {assistant.config.index})"))
-    click.echo(f"Review queue (rag corrections suggest) from similarity {Matcher.from_dict(m).review_floor}, "
-               f"where {REVIEW_SHARE:.0%} of the paraphrases are")
+    floor = Matcher.from_dict(m).review_floor
+    held = [s for s, match in zip(result["similarities"], result["labels"]) if match]
+    click.echo(f"Review queue (rag corrections suggest) from similarity {floor}: "
+               f"{sum(s >= floor for s in held) / max(len(held), 1):.0%} of the paraphrases are at or above it")
     if plot:
         click.echo(f"Plot: {plot}", err=True)
 
