@@ -20,6 +20,16 @@ def test_quickstart_notebook_runs(tmp_path, monkeypatch, ray_local):
     assert namespace["report"].new >= 5 and not namespace["report"].failed
     assert namespace["answer"].text.strip() and namespace["answer"].sources
     assert namespace["again"].correction["id"] == namespace["correction"].id
+    # with the real embedding model and the default matcher: a rewording it is sure of gets the
+    # correction, a question that only shares its words does not, and a reviewer settles the rest
+    asked = namespace["asked"]
+    assert asked["How do I fix an incorrect answer?"].correction["id"] == namespace["correction"].id
+    assert asked["How do I correct a wrong citation?"].correction is None
+    assert asked["How can a wrong answer be corrected?"].correction is None
+    assert {s["question"] for s in namespace["queue"]} >= {"How do I correct a wrong citation?",
+                                                          "How can a wrong answer be corrected?"}
+    assert namespace["linked"].correction["id"] == namespace["correction"].id
+    assert namespace["assistant"].suggest_links() == []
 
 
 def test_ray_docs_notebook_runs_on_a_small_corpus(tmp_path, monkeypatch, ray_local):
