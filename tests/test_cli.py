@@ -28,9 +28,10 @@ def _offline_prefix():
 OFFLINE = _offline_prefix()
 
 
-def rag(*args, env=None, check=True):
+def rag(*args, env=None, check=True, input=None):
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(env or {})}
-    result = subprocess.run(OFFLINE + [RAG, *args], capture_output=True, text=True, env=full_env, timeout=600)
+    result = subprocess.run(OFFLINE + [RAG, *args], capture_output=True, text=True, env=full_env, timeout=600,
+                            input=input)
     if check and result.returncode != 0:
         raise AssertionError(f"rag {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result
@@ -128,5 +129,11 @@ def test_feedback_and_corrections_close_the_loop(docs):
     imported = subprocess.run(OFFLINE + [RAG, "corrections", "import", "-", "--index", "other", "--json"], input=exported,
                               capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert json.loads(imported.stdout) == {"imported": 2}  # the correction and its linked question
+    # the queue from a shell, one question at a time: a reviewer rules out a near miss
+    plugins = as_json(rag("ask", "What licence do Wombat plugins use?", "--json"))
+    assert plugins["correction"] is None
+    reviewed = rag("corrections", "review", "--author", "cy", input="n\n").stdout
+    assert "'What licence do Wombat plugins use?'" in reviewed and "Linked 0 same as, 1 not same as" in reviewed
+    assert as_json(rag("corrections", "suggest", "--json"))["suggestions"] == []
     rag("corrections", "disable", cid)
     assert as_json(rag("ask", "what licence does wombat use", "--json"))["correction"] is None

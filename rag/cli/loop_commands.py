@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import textwrap
 
 import click
 
@@ -86,8 +88,6 @@ def correct(ctx, answer_id, text, same_as, not_same_as, question, reason, author
     it was applied to a question it does not answer, with --not-same-as ID. Either holds for
     that question and its own paraphrases; `rag corrections pairs` exports the links for
     calibration."""
-    import os
-
     if not answer_id and not question:
         raise click.UsageError("give the ANSWER_ID of a logged answer, or --question")
     if sum(x is not None for x in (text, same_as, not_same_as)) != 1:
@@ -111,7 +111,7 @@ def correct(ctx, answer_id, text, same_as, not_same_as, question, reason, author
 
 @cli.group()
 def corrections():
-    """Manage human corrections: list, show, disable, enable, rm, export, import, suggest, pairs, calibrate."""
+    """Manage human corrections: list, show, disable, enable, rm, export, import, suggest, review, pairs, calibrate."""
 
 
 @corrections.command(name="list")
@@ -225,6 +225,59 @@ def corrections_suggest(ctx, limit, scan, min_similarity, index, as_json):
         click.echo(f"    rag correct {s['answer_id']} --same-as {s['correction_id']}    (or --not-same-as)")
     if not items:
         click.echo("No suggestions: no logged question came close to a correction without getting it.")
+
+
+@corrections.command(name="review")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many questions.")
+@click.option("--scan", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="How many of the latest answers to look at.")
+@click.option("--min-similarity", type=float, default=None,
+              help="Lowest similarity to a correction's question (default: the matcher's review floor).")
+@click.option("--author", default=None, help="Who reviews (default: $USER).")
+@index_option
+@click.pass_context
+def corrections_review(ctx, limit, scan, min_similarity, author, index):
+    """Go through the review queue (`rag corrections suggest`) one question at a time: y
+    links it to the correction as the same question (as `rag correct ANSWER_ID --same-as`),
+    n as another question (`--not-same-as`), s skips it, q stops. Each link is saved as it
+    is made, and a linked question is not suggested again."""
+    try:
+        assistant = _assistant(ctx, index=index)
+        items = assistant.suggest_links(limit=limit, scan=scan, min_similarity=min_similarity)
+    except RagError as exc:
+        _fail(exc, False)
+    if not items:
+        click.echo("No suggestions: no logged question came close to a correction without getting it.")
+        return
+    author = author or os.environ.get("USER") or "unknown"
+    counts = {"same as": 0, "not same as": 0, "skipped": 0}
+    for n, s in enumerate(items, 1):
+        correction = assistant.corrections.get(s["correction_id"])
+        mark = click.style("  [thumbs down]", fg="red") if s["bad_feedback"] else ""
+        asked = f" (asked {s['times_asked']} times)" if s["times_asked"] > 1 else ""
+        click.echo(f"\n[{n}/{len(items)}] {s['question']!r}{asked}{mark}")
+        click.echo(f"  correction {s['correction_id']}: {s['correction_question']!r} "
+                   f"(similarity {s['similarity']:.2f}, classifier {s['probability']:.2f})")
+        if correction is not None:
+            click.echo(f"  answers: {textwrap.shorten(correction.answer, 200)}")
+        try:
+            choice = click.prompt("  The same question? [y]es, [n]o, [s]kip, [q]uit",
+                                  type=click.Choice(["y", "n", "s", "q"]), show_choices=False)
+        except click.Abort:  # end of input
+            break
+        if choice == "q":
+            break
+        if choice == "s":
+            counts["skipped"] += 1
+            continue
+        link = {"same_as": s["correction_id"]} if choice == "y" else {"not_same_as": s["correction_id"]}
+        try:
+            assistant.correct(answer_id=s["answer_id"], author=author, **link)
+        except RagError as exc:
+            _fail(exc, False)
+        counts["same as" if choice == "y" else "not same as"] += 1
+    click.echo("\nLinked " + ", ".join(f"{v} {k}" for k, v in counts.items() if k != "skipped")
+               + f"; skipped {counts['skipped']}.")
 
 
 @corrections.command(name="pairs")
