@@ -126,14 +126,16 @@ def test_feedback_and_corrections_close_the_loop(docs):
 
     exported = rag("corrections", "export").stdout
     rag("ingest", "docs", "--index", "other", "--json")
-    imported = subprocess.run(OFFLINE + [RAG, "corrections", "import", "-", "--index", "other", "--json"], input=exported,
-                              capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    imported = rag("corrections", "import", "-", "--index", "other", "--json", input=exported)
     assert json.loads(imported.stdout) == {"imported": 2}  # the correction and its linked question
     # the queue from a shell, one question at a time: a reviewer rules out a near miss
     plugins = as_json(rag("ask", "What licence do Wombat plugins use?", "--json"))
     assert plugins["correction"] is None
     reviewed = rag("corrections", "review", "--author", "cy", input="n\n").stdout
     assert "'What licence do Wombat plugins use?'" in reviewed and "Linked 0 same as, 1 not same as" in reviewed
+    pairs = [json.loads(line) for line in rag("corrections", "pairs").stdout.splitlines()]
+    assert {"a": "What licence does Wombat use?", "b": plugins["question"], "match": False} in [
+        {k: p[k] for k in ("a", "b", "match")} for p in pairs]
     assert as_json(rag("corrections", "suggest", "--json"))["suggestions"] == []
     rag("corrections", "disable", cid)
     assert as_json(rag("ask", "what licence does wombat use", "--json"))["correction"] is None

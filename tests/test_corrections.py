@@ -330,31 +330,41 @@ def test_linked_questions_extend_a_correction_and_rule_it_out(assistant):
 
 
 def test_rag_corrections_review_links_the_queue_one_question_at_a_time(assistant, tmp_path, monkeypatch):
-    """y links a question as the same, n as another, s skips, q (or the end of input) stops."""
+    """y links a question as the same, n as another, s skips, q stops; the end of the input
+    stops with exit status 1; a question settled since the queue was listed is passed over."""
     from click.testing import CliRunner
 
     from rag.cli import cli
 
     c = assistant.correct("Run wombat self-update.", question="how do I upgrade wombat", author="ana")
     assistant.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.999, "weights": [0.0] * 6})
-    asked = [assistant.ask(q) for q in ("what is the procedure to bring wombat to its newest release",
-                                        "How don't I uninstall Wombat?", "how do I upgrade wombat on windows")]
-    assert {s["answer_id"] for s in assistant.suggest_links()} == {a.id for a in asked}
+    for q in ("what is the procedure to bring wombat to its newest release", "How don't I uninstall Wombat?",
+              "how do I upgrade wombat on windows"):
+        assistant.ask(q)
+    queue = assistant.suggest_links()
+    first, second, third = (s["question"] for s in queue)
     monkeypatch.setenv("RAG_EMBEDDING_MODEL", "fake-hash")
     run = ["corrections", "review", "--index", str(tmp_path / "idx"), "--author", "bo"]
-    result = CliRunner().invoke(cli, run, input="y\nn\ns\n")
-    assert result.exit_code == 0, result.output
-    assert "[1/3]" in result.output and "answers: Run wombat self-update." in result.output
-    assert "Linked 1 same as, 1 not same as; skipped 1." in result.output
-    links = [x for x in assistant.corrections.list(include_inactive=True) if x.linked_to == c.id]
-    assert len(links) == 2 and {x.author for x in links} == {"bo"}
-    assert sorted((bool(x.same_as), bool(x.not_same_as)) for x in links) == [(False, True), (True, False)]
-    left = assistant.suggest_links()
-    assert len(left) == 1  # the skipped one stays in the queue; the linked two are settled
+
+    def links():
+        return {x.question: ("same" if x.same_as else "not same", x.author)
+                for x in assistant.corrections.list(include_inactive=True) if x.linked_to == c.id}
+
+    result = CliRunner().invoke(cli, run, input="y\n")  # then the input ends
+    assert result.exit_code == 1 and "[1/3]" in result.output and "answers: Run wombat self-update." in result.output
+    assert "Linked 1 same as, 0 not same as; skipped 0; the input ended with 2 left." in result.output
+    assert links() == {first: ("same", "bo")}
+    result = CliRunner().invoke(cli, run, input="N\ns\n")  # either case
+    assert result.exit_code == 0 and "Linked 0 same as, 1 not same as; skipped 1." in result.output
+    assert links() == {first: ("same", "bo"), second: ("not same", "bo")}
     result = CliRunner().invoke(cli, run, input="q\n")
     assert result.exit_code == 0 and "Linked 0 same as, 0 not same as; skipped 0." in result.output
-    assert assistant.suggest_links() == left
-    assert "Linked 0 same as" in CliRunner().invoke(cli, run, input="").output  # end of input: nothing linked
+    assert [s["question"] for s in assistant.suggest_links()] == [third]
+    # listed before the two links were made (another reviewer's): those two are passed over
+    monkeypatch.setattr(Assistant, "suggest_links", lambda self, **kw: queue)
+    result = CliRunner().invoke(cli, run, input="s\n")
+    assert result.exit_code == 0 and "skipped 1; 2 settled meanwhile." in result.output
+    assert repr(first) not in result.output and len(links()) == 2
 
 
 def test_suggested_links_are_questions_a_correction_nearly_matched(assistant):

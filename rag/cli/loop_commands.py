@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import textwrap
 
 import click
 
 from rag.cli.common import (
+    EXIT_ERROR,
     _assistant,
     _emit,
     _fail,
@@ -17,6 +19,11 @@ from rag.cli.common import (
     json_option,
 )
 from rag.errors import RagError
+
+
+def _author(author: str | None) -> str:
+    """Who corrects or reviews: --author, else $USER."""
+    return author or os.environ.get("USER") or "unknown"
 
 
 # --- feedback and corrections ---------------------------------------------------------------
@@ -95,7 +102,7 @@ def correct(ctx, answer_id, text, same_as, not_same_as, question, reason, author
     try:
         c = _assistant(ctx, index=index).correct(
             text, answer_id=answer_id, question=question, reason=reason,
-            author=author or os.environ.get("USER") or "unknown", sources=list(sources) or None,
+            author=_author(author), sources=list(sources) or None,
             same_as=same_as, not_same_as=not_same_as,
         )
     except RagError as exc:
@@ -194,21 +201,46 @@ def corrections_export(ctx, file, index):
         file.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
 
 
+def _queue_options(command):
+    """The options `rag corrections suggest` and `review` share: which part of the queue."""
+    for option in reversed([
+        click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+                     help="At most this many questions."),
+        click.option("--scan", type=click.IntRange(min=1), default=1000, show_default=True,
+                     help="How many of the latest answers to look at."),
+        click.option("--min-similarity", type=float, default=None,
+                     help="Lowest similarity to a correction's question (default: the matcher's review floor: "
+                          "the cosine at or above which 90% of its calibration paraphrases are, at most 0.1 "
+                          "below its band)."),
+    ]):
+        command = option(command)
+    return command
+
+
+NO_SUGGESTIONS = "No suggestions: no logged question came close to a correction without getting it."
+
+
+def _describe(s: dict) -> tuple[str, str]:
+    """A suggestion in two lines: the logged question, and the correction it may ask for."""
+    mark = click.style("  [thumbs down]", fg="red") if s["bad_feedback"] else ""
+    asked = f" (asked {s['times_asked']} times)" if s["times_asked"] > 1 else ""
+    via = (f", through its linked question {s['nearest_question']!r}"
+           if s["nearest_question"] != s["correction_question"] else "")
+    return (f"{s['question']!r}{asked}{mark}",
+            f"may ask what correction {s['correction_id']} answers: {s['correction_question']!r} "
+            f"(similarity {s['similarity']:.2f}, classifier {s['probability']:.2f}{via})")
+
+
 @corrections.command(name="suggest")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many suggestions.")
-@click.option("--scan", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="How many of the latest answers to look at.")
-@click.option("--min-similarity", type=float, default=None,
-              help="Lowest similarity to a correction's question (default: the matcher's review floor: the "
-                   "cosine at or above which 90% of its calibration paraphrases are, at most 0.1 below its band).")
+@_queue_options
 @index_option
 @json_option
 @click.pass_context
 def corrections_suggest(ctx, limit, scan, min_similarity, index, as_json):
     """Questions a correction probably answers that it was not applied to (close to its
     question, but turned down), thumbs down first, then the likeliest. Confirm one with `rag
-    correct ANSWER_ID --same-as CORRECTION_ID`, or rule it out with --not-same-as; either
-    way it is not suggested again."""
+    correct ANSWER_ID --same-as CORRECTION_ID`, or rule it out with --not-same-as (or go
+    through them with `rag corrections review`); either way it is not suggested again."""
     try:
         items = _assistant(ctx, index=index).suggest_links(limit=limit, scan=scan, min_similarity=min_similarity)
     except RagError as exc:
@@ -217,22 +249,16 @@ def corrections_suggest(ctx, limit, scan, min_similarity, index, as_json):
         _emit({"suggestions": items})
         return
     for s in items:
-        mark = click.style("  [thumbs down]", fg="red") if s["bad_feedback"] else ""
-        asked = f" (asked {s['times_asked']} times)" if s["times_asked"] > 1 else ""
-        click.echo(f"{s['created_at'][:16]}  {s['question']!r}{asked}{mark}")
-        click.echo(f"    may ask what correction {s['correction_id']} answers: {s['correction_question']!r} "
-                   f"(similarity {s['similarity']:.2f}, classifier {s['probability']:.2f})")
+        question, correction = _describe(s)
+        click.echo(f"{s['created_at'][:16]}  {question}")
+        click.echo(f"    {correction}")
         click.echo(f"    rag correct {s['answer_id']} --same-as {s['correction_id']}    (or --not-same-as)")
     if not items:
-        click.echo("No suggestions: no logged question came close to a correction without getting it.")
+        click.echo(NO_SUGGESTIONS)
 
 
 @corrections.command(name="review")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many questions.")
-@click.option("--scan", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="How many of the latest answers to look at.")
-@click.option("--min-similarity", type=float, default=None,
-              help="Lowest similarity to a correction's question (default: the matcher's review floor).")
+@_queue_options
 @click.option("--author", default=None, help="Who reviews (default: $USER).")
 @index_option
 @click.pass_context
@@ -240,31 +266,41 @@ def corrections_review(ctx, limit, scan, min_similarity, author, index):
     """Go through the review queue (`rag corrections suggest`) one question at a time: y
     links it to the correction as the same question (as `rag correct ANSWER_ID --same-as`),
     n as another question (`--not-same-as`), s skips it, q stops. Each link is saved as it
-    is made, and a linked question is not suggested again."""
+    is made. A question settled meanwhile (linked by someone else, or now answered by a
+    correction through an earlier link) is passed over. Exits 1 if the input ends, or a
+    link fails, before the queue does."""
+    from rag.corrections import question_key
+
     try:
         assistant = _assistant(ctx, index=index)
         items = assistant.suggest_links(limit=limit, scan=scan, min_similarity=min_similarity)
     except RagError as exc:
         _fail(exc, False)
     if not items:
-        click.echo("No suggestions: no logged question came close to a correction without getting it.")
+        click.echo(NO_SUGGESTIONS)
         return
-    author = author or os.environ.get("USER") or "unknown"
-    counts = {"same as": 0, "not same as": 0, "skipped": 0}
+    counts = {"same as": 0, "not same as": 0, "skipped": 0, "settled meanwhile": 0, "failed": 0}
+    left = 0
     for n, s in enumerate(items, 1):
-        correction = assistant.corrections.get(s["correction_id"])
-        mark = click.style("  [thumbs down]", fg="red") if s["bad_feedback"] else ""
-        asked = f" (asked {s['times_asked']} times)" if s["times_asked"] > 1 else ""
-        click.echo(f"\n[{n}/{len(items)}] {s['question']!r}{asked}{mark}")
-        click.echo(f"  correction {s['correction_id']}: {s['correction_question']!r} "
-                   f"(similarity {s['similarity']:.2f}, classifier {s['probability']:.2f})")
-        if correction is not None:
-            click.echo(f"  answers: {textwrap.shorten(correction.answer, 200)}")
+        store = assistant.corrections
+        correction = store.get(s["correction_id"])
+        key = question_key(s["question"])
+        linked = any(c.linked_to == s["correction_id"] and question_key(c.question) == key
+                     for c in store.list(include_inactive=True))
+        if correction is None or not correction.active or linked or assistant.find_correction(s["question"]):
+            counts["settled meanwhile"] += 1
+            continue
+        question, about = _describe(s)
+        click.echo(f"\n[{n}/{len(items)}] {question}")
+        click.echo(f"  {about}")
+        click.echo(f"  answers: {textwrap.shorten(correction.answer, 200)}")
         try:
             choice = click.prompt("  The same question? [y]es, [n]o, [s]kip, [q]uit",
-                                  type=click.Choice(["y", "n", "s", "q"]), show_choices=False)
-        except click.Abort:  # end of input
+                                  type=click.Choice(["y", "n", "s", "q"], case_sensitive=False), show_choices=False)
+        except click.Abort:  # the end of the input, or Ctrl-C
+            left = len(items) - n + 1
             break
+        choice = choice.lower()
         if choice == "q":
             break
         if choice == "s":
@@ -272,12 +308,16 @@ def corrections_review(ctx, limit, scan, min_similarity, author, index):
             continue
         link = {"same_as": s["correction_id"]} if choice == "y" else {"not_same_as": s["correction_id"]}
         try:
-            assistant.correct(answer_id=s["answer_id"], author=author, **link)
+            assistant.correct(answer_id=s["answer_id"], author=_author(author), **link)
+            counts["same as" if choice == "y" else "not same as"] += 1
         except RagError as exc:
-            _fail(exc, False)
-        counts["same as" if choice == "y" else "not same as"] += 1
-    click.echo("\nLinked " + ", ".join(f"{v} {k}" for k, v in counts.items() if k != "skipped")
-               + f"; skipped {counts['skipped']}.")
+            click.secho(f"  Not linked: {exc}", fg="red", err=True)
+            counts["failed"] += 1
+    click.echo(f"\nLinked {counts['same as']} same as, {counts['not same as']} not same as; skipped "
+               f"{counts['skipped']}" + "".join(f"; {counts[k]} {k}" for k in ("settled meanwhile", "failed") if counts[k])
+               + (f"; the input ended with {left} left" if left else "") + ".")
+    if left or counts["failed"]:
+        sys.exit(EXIT_ERROR)
 
 
 @corrections.command(name="pairs")
