@@ -332,7 +332,14 @@ class Assistant:
             bad_answer=bad_answer, model=canonical_name(self.config.embedding_model),
             same_as=target.id if same_as else None, not_same_as=target.id if not_same_as else None,
         )
+        # The latest decision on a question stands: an earlier link of it to this correction
+        # (the same question, case, punctuation and contractions aside) goes, either way.
+        key = question_key(question)
+        earlier = [c.id for c in self.corrections.list(include_inactive=True)
+                   if c.linked_to == target.id and question_key(c.question) == key]
         self.corrections.add(link, self.embedder.embed_query(question))
+        for old in earlier:
+            self.corrections.remove(old)
         return link
 
     def feedback(self, answer_id: str, good: bool, comment: str | None = None) -> None:

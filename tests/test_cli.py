@@ -136,6 +136,9 @@ def test_feedback_and_corrections_close_the_loop(docs):
     pairs = [json.loads(line) for line in rag("corrections", "pairs").stdout.splitlines()]
     assert {"a": "What licence does Wombat use?", "b": plugins["question"], "match": False} in [
         {k: p[k] for k in ("a", "b", "match")} for p in pairs]
+    rag("correct", plugins["id"], "--same-as", cid)  # a reviewer changes their mind: the later link stands
+    pairs = [json.loads(line) for line in rag("corrections", "pairs").stdout.splitlines()]
+    assert [p["match"] for p in pairs if p["b"] == plugins["question"]] == [True]
     assert as_json(rag("corrections", "suggest", "--json"))["suggestions"] == []
     rag("corrections", "disable", cid)
     assert as_json(rag("ask", "what licence does wombat use", "--json"))["correction"] is None

@@ -367,6 +367,23 @@ def test_rag_corrections_review_links_the_queue_one_question_at_a_time(assistant
     assert repr(first) not in result.output and len(links()) == 2
 
 
+def test_a_later_link_of_a_question_replaces_the_earlier_one(assistant):
+    """Two reviewers, or one who changed their mind: the latest decision on a question stands."""
+    c = assistant.correct("Run wombat self-update.", question="how do I upgrade wombat", author="ana")
+
+    def links():
+        return [(x.question, x.author, "same" if x.same_as else "not same")
+                for x in assistant.corrections.list(include_inactive=True) if x.linked_to == c.id]
+
+    assistant.correct(question="How do I update Wombat on Windows?", same_as=c.id, author="bo")
+    assert links() == [("How do I update Wombat on Windows?", "bo", "same")]
+    assistant.correct(question="how do i update wombat on windows", not_same_as=c.id, author="cy")
+    assert links() == [("how do i update wombat on windows", "cy", "not same")]
+    assert assistant.find_correction("How do I update Wombat on Windows?") is None
+    assistant.correct(question="How do I update Wombat?", same_as=c.id, author="bo")  # another question: its own link
+    assert len(links()) == 2
+
+
 def test_suggested_links_are_questions_a_correction_nearly_matched(assistant):
     """The review queue for the matcher's misses: logged questions whose nearest correction
     was close but turned down, thumbs down first, each once; a link either way settles a
