@@ -332,15 +332,19 @@ class Assistant:
             bad_answer=bad_answer, model=canonical_name(self.config.embedding_model),
             same_as=target.id if same_as else None, not_same_as=target.id if not_same_as else None,
         )
-        # The latest decision on a question stands: an earlier link of it to this correction
-        # (the same question, case, punctuation and contractions aside) goes, either way.
-        key = question_key(question)
-        earlier = [c.id for c in self.corrections.list(include_inactive=True)
-                   if c.linked_to == target.id and question_key(c.question) == key]
+        # The latest decision on a question stands: an earlier link of it goes, either way.
+        earlier = self.linked_questions(target.id, question)
         self.corrections.add(link, self.embedder.embed_query(question))
         for old in earlier:
-            self.corrections.remove(old)
+            self.corrections.remove(old.id)
         return link
+
+    def linked_questions(self, correction_id: str, question: str) -> list[Correction]:
+        """The links (`same_as` or `not_same_as`) of `question` to correction `correction_id`,
+        case, punctuation and contractions aside: a reviewer's decision on it, if any."""
+        key = question_key(question)
+        return [c for c in self.corrections.list(include_inactive=True)
+                if c.linked_to == correction_id and question_key(c.question) == key]
 
     def feedback(self, answer_id: str, good: bool, comment: str | None = None) -> None:
         """Record a thumbs up or down (and a comment) on a logged answer."""

@@ -269,8 +269,6 @@ def corrections_review(ctx, limit, scan, min_similarity, author, index):
     is made. A question settled meanwhile (linked by someone else, or now answered by a
     correction through an earlier link) is passed over. Exits 1 if the input ends, or a
     link fails, before the queue does."""
-    from rag.corrections import question_key
-
     try:
         assistant = _assistant(ctx, index=index)
         items = assistant.suggest_links(limit=limit, scan=scan, min_similarity=min_similarity)
@@ -282,12 +280,9 @@ def corrections_review(ctx, limit, scan, min_similarity, author, index):
     counts = {"same as": 0, "not same as": 0, "skipped": 0, "settled meanwhile": 0, "failed": 0}
     left = 0
     for n, s in enumerate(items, 1):
-        store = assistant.corrections
-        correction = store.get(s["correction_id"])
-        key = question_key(s["question"])
-        linked = any(c.linked_to == s["correction_id"] and question_key(c.question) == key
-                     for c in store.list(include_inactive=True))
-        if correction is None or not correction.active or linked or assistant.find_correction(s["question"]):
+        correction = assistant.corrections.get(s["correction_id"])
+        if (correction is None or not correction.active or assistant.linked_questions(correction.id, s["question"])
+                or assistant.find_correction(s["question"])):
             counts["settled meanwhile"] += 1
             continue
         question, about = _describe(s)
