@@ -332,11 +332,16 @@ class Assistant:
             bad_answer=bad_answer, model=canonical_name(self.config.embedding_model),
             same_as=target.id if same_as else None, not_same_as=target.id if not_same_as else None,
         )
-        # The latest decision on a question stands: an earlier link of it goes, either way.
-        earlier = self.linked_questions(target.id, question)
+        # The latest decision on a question stands: the other links of it go, either way. They are
+        # read back after the write and all but the newest (by time, then id) removed, this one too
+        # if another reviewer's is newer: whatever the order of two reviewers' writes and removals,
+        # the last to clean up sees both links, and one stays.
         self.corrections.add(link, self.embedder.embed_query(question))
-        for old in earlier:
-            self.corrections.remove(old.id)
+        links = self.linked_questions(target.id, question)
+        newest = max(links, key=lambda c: (c.created_at, c.id), default=link)
+        for old in links:
+            if old.id != newest.id:
+                self.corrections.remove(old.id)
         return link
 
     def linked_questions(self, correction_id: str, question: str) -> list[Correction]:

@@ -1,9 +1,10 @@
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from indexes import Chunk
-from indexes.corrections import SqliteCorrectionStore
+from indexes.corrections import Correction, SqliteCorrectionStore
 from indexes.faiss_index import FaissIndex
 from pipelines.embed import HashEmbedder
 from rag import Assistant, Config
@@ -382,6 +383,21 @@ def test_a_later_link_of_a_question_replaces_the_earlier_one(assistant):
     assert assistant.find_correction("How do I update Wombat on Windows?") is None
     assistant.correct(question="How do I update Wombat?", same_as=c.id, author="bo")  # another question: its own link
     assert len(links()) == 2
+
+
+def test_two_reviewers_linking_one_question_at_once_leave_one_link(assistant):
+    """Two processes link one question at the same moment, each before it sees the other's link:
+    whichever removes last, the newest link (by time, then id) is the one that stays."""
+    c = assistant.correct("Run wombat self-update.", question="how do I upgrade wombat", author="ana")
+    question = "How do I update Wombat on Windows?"
+    # the other reviewer's link, stamped a moment later, is written before this one's clean-up
+    other = Correction(question=question, answer="", author="bo", same_as=c.id, model=c.model,
+                       created_at=(datetime.now(timezone.utc) + timedelta(seconds=1)).isoformat())
+    assistant.corrections.add(other, assistant.embedder.embed_query(question))
+    mine = assistant.correct(question=question, not_same_as=c.id, author="cy")
+    linked = assistant.linked_questions(c.id, question)
+    assert [x.id for x in linked] == [other.id] and mine.created_at < other.created_at
+    assert assistant.find_correction(question)[0].id == c.id
 
 
 def test_suggested_links_are_questions_a_correction_nearly_matched(assistant):
