@@ -212,7 +212,8 @@ class Assistant:
         above which 90% of its calibration paraphrases are, at most 0.1 below its band)
         and not about something else. The classifier decides; an LLM judge is not asked, so
         with one configured a pair the classifier accepts is suggested too. A question linked
-        to the correction either way is not suggested again. Questions with thumbs-down
+        to the correction either way is not suggested again, nor one an active correction now
+        answers. Questions with thumbs-down
         feedback on any of their answers come first, then the likeliest paraphrases."""
         groups: dict[str, list] = {}
         for record in self.corrections.recent_answers(scan):  # newest first
@@ -236,6 +237,9 @@ class Assistant:
             record = records[0]
             verdicts = list(self._weigh(record.question, vector, judge, matcher, embed))
             settled = {target for _, target, _, matched, _, _ in verdicts if matched}
+            if any(matched and not candidate.not_same_as and target in active
+                   for candidate, target, _, matched, _, _ in verdicts):
+                continue  # a correction answers it now (as `find_correction` would): no miss to review
             near = []
             for candidate, target, similarity, matched, _, p in verdicts:
                 if (matched or target in settled or candidate.not_same_as or similarity < floor

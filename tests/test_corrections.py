@@ -445,6 +445,12 @@ def test_suggested_links_are_questions_a_correction_nearly_matched(assistant):
     # a matcher saved before the frame features has no same-words rule: the link itself settles
     assistant.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.999, "weights": [0.0] * 3})
     assert {s["answer_id"] for s in assistant.suggest_links()} <= {near_ruled.id}
+    # a question a correction written since answers is no miss any more, whichever correction was near
+    assistant.corrections.set_meta("matcher", None)
+    assert [s["answer_id"] for s in assistant.suggest_links(min_similarity=-1.0)] == [near_ruled.id]
+    purge = assistant.correct("Run wombat purge.", question=near_ruled.question)
+    assert [(s["answer_id"], s["correction_id"]) for s in assistant.suggest_links(min_similarity=-1.0)] == [
+        (again.id, purge.id)]  # a new correction's own near questions are
 
 
 def judged_assistant(tmp_path, reply: str = "DIFFERENT", **config) -> Assistant:
