@@ -59,6 +59,8 @@ PAGE_FILES = {  # the only files the server sends from disk: fixed names inside 
     "index.html": "text/html; charset=utf-8",
     "chat.js": "text/javascript; charset=utf-8",
     "chat.css": "text/css; charset=utf-8",
+    "review.html": "text/html; charset=utf-8",
+    "review.js": "text/javascript; charset=utf-8",
 }
 PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
                "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -412,7 +414,7 @@ def create_app(state: ServerState):
     # -- the page ---------------------------------------------------------------------------
     def page(name: str) -> Response:
         headers = {"Cache-Control": "no-cache"}
-        if name == "index.html":
+        if name.endswith(".html"):
             headers["Content-Security-Policy"] = PAGE_POLICY
         return Response(_page_file(name), media_type=PAGE_FILES[name], headers=headers)
 
@@ -422,9 +424,17 @@ def create_app(state: ServerState):
 
     @app.get("/static/{name}", include_in_schema=False)
     def static(name: str):
-        if name not in PAGE_FILES or name == "index.html":  # a fixed list, never a path
+        if name not in PAGE_FILES or name.endswith(".html"):  # a fixed list, never a path; pages at their routes
             raise HTTPException(404, "Not Found")
         return page(name)
+
+    @app.get("/review", include_in_schema=False)
+    def review_page():
+        """The reviewers' page: answers marked wrong, the review queue, the corrections. It asks
+        for the admin token and calls the admin routes with it; with no token configured, off."""
+        if state.admin_token is None:
+            raise HTTPException(404, "Not Found")
+        return page("review.html")
 
     @app.get("/healthz")
     def healthz():
@@ -471,6 +481,16 @@ def create_app(state: ServerState):
         return {"ok": True}
 
     # -- corrections (admin: errors in detail) ----------------------------------------------
+    @app.get("/v1/feedback")
+    def feedback_list(request: Request, bad: bool = False, limit: int = Query(200, ge=1, le=10_000)):
+        """Feedback, newest first (`rag feedback list`), each with `corrected_by`: the id of a
+        correction or link written from that answer since, if any."""
+        admin(request)
+        written = {c.replaces_answer_id: c.id for c in assistant.corrections.list(include_inactive=True)
+                   if c.replaces_answer_id}
+        items = assistant.corrections.list_feedback(bad)[::-1][:limit]
+        return {"feedback": [{**f.__dict__, "corrected_by": written.get(f.answer_id)} for f in items]}
+
     @app.get("/v1/corrections")
     def corrections_list(request: Request, include_inactive: bool = True):
         admin(request)
@@ -497,7 +517,8 @@ def create_app(state: ServerState):
         return correction.to_dict()
 
     def set_active(correction_id: str, active: bool) -> dict:
-        if not assistant.corrections.update(correction_id, active=active):
+        changes = {"active": True, "review": None} if active else {"active": False}  # as `rag corrections enable`
+        if not assistant.corrections.update(correction_id, **changes):
             raise HTTPException(404, f"no correction with id {correction_id!r}")
         return assistant.corrections.get(correction_id).to_dict()
 

@@ -183,6 +183,38 @@ def test_chat_page_streams_cites_and_sends_feedback(served):
     assert "human correction by ops" in again["correction"]
 
 
+def test_review_page_corrects_a_wrong_answer_and_confirms_a_queued_question(served):
+    """The reviewers' page in Chromium: a correction for an answer marked wrong, and "same
+    question" for a rewording the matcher was unsure of; then both are answered by them."""
+    node = _browser()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    wrong = post(served, "/v1/ask", {"question": "Which backend retries uploads?"}).json()
+    assert post(served, "/v1/feedback", {"answer_id": wrong["id"], "good": False, "comment": "vague"}).status_code == 200
+    known = post(served, "/v1/corrections", {"question": "How do I correct a wrong answer?", "author": "ops",
+                                             "answer": "Run `rag correct ANSWER_ID --answer TEXT`."}, headers=auth).json()
+    queued = post(served, "/v1/ask", {"question": "How can a wrong answer be corrected?"}).json()
+    assert queued["correction"] is None  # the matcher is unsure of this rewording: the review queue has it
+    corrected = "The glacier backend retries uploads, five times."
+    result = subprocess.run([node, "review_flow.mjs", served["url"] + "/review", TOKEN, wrong["id"], corrected,
+                             queued["id"], str(served["work"] / "review.png")],
+                            cwd=BROWSER_DIR, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["refused"] and "Which backend retries uploads?" in seen["wrong"]
+    assert "How can a wrong answer be corrected?" in seen["queue"]
+    assert seen["queued_correction"] == "How do I correct a wrong answer?"
+    assert seen["saved"].startswith("Saved as correction") and seen["linked"].startswith("Linked")
+    assert "Which backend retries uploads?" not in seen["wrong_after"]
+    assert "How can a wrong answer be corrected?" not in seen["queue_after"]
+    assert {"Which backend retries uploads?", "How do I correct a wrong answer?"} <= set(seen["corrections"])
+    assert set(seen["requests"]) == {served["url"].removeprefix("http://")}
+    assert all("401 (Unauthorized)" in line for line in seen["console"])  # the wrong token's requests, only
+    again = post(served, "/v1/ask", {"question": "Which backend retries uploads?"}).json()
+    assert again["answer"] == corrected and again["correction"]["author"] == "rita"
+    linked = post(served, "/v1/ask", {"question": "How can a wrong answer be corrected?"}).json()
+    assert linked["correction"]["id"] == known["id"]
+
+
 def test_bounded_load_has_no_errors_and_no_memory_growth(served):
     sys.path.insert(0, str(Path(__file__).parents[1]))
     from benchmarks.load import rss_mb, run_load

@@ -1,0 +1,52 @@
+// Works the reviewers' page in headless Chromium: signs in with the admin token, writes a
+// correction for an answer marked wrong, says "same question" to one question in the review
+// queue, and prints what it saw as JSON.
+// Usage: node review_flow.mjs URL TOKEN WRONG_ANSWER_ID CORRECTED_ANSWER QUEUED_ANSWER_ID SCREENSHOT.png
+import { chromium } from "playwright-core";
+
+const [url, token, wrongId, corrected, queuedId, screenshot] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"],
+});
+const result = { console: [], requests: [] };
+try {
+  const page = await browser.newPage();
+  page.on("console", (m) => { if (m.type() === "error") result.console.push(m.text()); });
+  page.on("request", (r) => result.requests.push(new URL(r.url()).host));
+  await page.goto(url);
+  await page.fill("#token", "not-the-token-at-all");
+  await page.fill("#author", "rita");
+  await page.click("#sign-in button[type=submit]");
+  await page.locator("#sign-in-status", { hasText: "refused" }).waitFor({ timeout: 30_000 });
+  result.refused = await page.locator("#work").isHidden();
+  await page.fill("#token", token);
+  await page.click("#sign-in button[type=submit]");
+  await page.locator("#work").waitFor({ state: "visible", timeout: 120_000 });
+  result.wrong = await page.locator("#wrong .item .question").allTextContents();
+  result.queue = await page.locator("#queue .item .question").allTextContents();
+
+  const wrong = page.locator("#wrong .item", { hasText: wrongId });
+  await wrong.locator(".answer-text").fill(corrected);
+  await wrong.locator(".reason").fill("too vague");
+  await wrong.locator("button[type=submit]").click();
+  await wrong.locator(".status", { hasText: "Saved as correction" }).waitFor({ timeout: 60_000 });
+  result.saved = await wrong.locator(".status").textContent();
+
+  const queued = page.locator("#queue .item", { hasText: queuedId });
+  result.queued_correction = await queued.locator(".correction-question").textContent();
+  await queued.locator(".same").click();
+  await queued.locator(".status", { hasText: "Linked" }).waitFor({ timeout: 60_000 });
+  result.linked = await queued.locator(".status").textContent();
+
+  await page.click("#reload");
+  await page.locator("#wrong .item", { hasText: wrongId }).waitFor({ state: "detached", timeout: 120_000 });
+  result.wrong_after = await page.locator("#wrong .item .question").allTextContents();
+  result.queue_after = await page.locator("#queue .item .question").allTextContents();
+  result.corrections = await page.locator("#corrections .item .question").allTextContents();
+  await page.screenshot({ path: screenshot, fullPage: true });
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(result));
