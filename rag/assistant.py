@@ -7,6 +7,7 @@ import logging
 import re
 import time
 import uuid
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -17,7 +18,7 @@ from indexes.errors import LLMError
 from pipelines.chunk import ChunkingConfig
 from pipelines.embed import Embedder, canonical_name, load_embedder
 from pipelines.ingest import IngestOptions, IngestReport, ingest
-from indexes.corrections import AnswerRecord, Correction, CorrectionStore, Feedback, open_corrections
+from indexes.corrections import AnswerRecord, Correction, CorrectionStore, Feedback, now, open_corrections
 from indexes.errors import RagError
 from rag.attribution import attribute
 from rag.config import Config
@@ -237,9 +238,8 @@ class Assistant:
             record = records[0]
             verdicts = list(self._weigh(record.question, vector, judge, matcher, embed))
             settled = {target for _, target, _, matched, _, _ in verdicts if matched}
-            if any(matched and not candidate.not_same_as and target in active
-                   for candidate, target, _, matched, _, _ in verdicts):
-                continue  # a correction answers it now (as `find_correction` would): no miss to review
+            if self._answered(verdicts, active):
+                continue  # a correction answers it now (as `find_correction` would, judge aside): no miss to review
             near = []
             for candidate, target, similarity, matched, _, p in verdicts:
                 if (matched or target in settled or candidate.not_same_as or similarity < floor
@@ -331,22 +331,35 @@ class Assistant:
             question, bad_answer = question or record.question, record.answer
         if not question:
             raise RagError("A linked question needs the question (or the id of a logged answer).")
+        # The latest decision on a question stands: the other links of it go, either way. A link is
+        # stamped after the newest one it finds, whatever this machine's clock says, so a later
+        # decision is the newer one. After the write the question's links are read back and all
+        # but the newest (by time, then id) removed: whatever the order of two reviewers' writes
+        # and removals at the same moment, the last to clean up sees both links, and one stays.
+        def newest_of(links: list[Correction]) -> Correction | None:
+            return max(links, key=lambda c: (c.created_at, c.id), default=None)
+
+        stamp = now()
+        earlier = newest_of(self.linked_questions(target.id, question))
+        if earlier is not None and earlier.created_at >= stamp:
+            stamp = (datetime.fromisoformat(earlier.created_at) + timedelta(microseconds=1)).isoformat(
+                timespec="microseconds")
         link = Correction(
             question=question, answer="", author=author, reason=reason, replaces_answer_id=answer_id,
-            bad_answer=bad_answer, model=canonical_name(self.config.embedding_model),
+            bad_answer=bad_answer, model=canonical_name(self.config.embedding_model), created_at=stamp,
             same_as=target.id if same_as else None, not_same_as=target.id if not_same_as else None,
         )
-        # The latest decision on a question stands: the other links of it go, either way. They are
-        # read back after the write and all but the newest (by time, then id) removed, this one too
-        # if another reviewer's is newer: whatever the order of two reviewers' writes and removals,
-        # the last to clean up sees both links, and one stays.
         self.corrections.add(link, self.embedder.embed_query(question))
         links = self.linked_questions(target.id, question)
-        newest = max(links, key=lambda c: (c.created_at, c.id), default=link)
+        newest = newest_of(links) or link
         for old in links:
             if old.id != newest.id:
                 self.corrections.remove(old.id)
-        return link
+        if newest.id != link.id and bool(newest.same_as) != bool(link.same_as):
+            raise RagError(f"Another reviewer ({newest.author}) linked this question "
+                           f"{'same_as' if newest.same_as else 'not_same_as'} correction {target.id} at the same "
+                           f"moment; their decision stands. Link it again to change it.")
+        return newest
 
     def linked_questions(self, correction_id: str, question: str) -> list[Correction]:
         """The links (`same_as` or `not_same_as`) of `question` to correction `correction_id`,
@@ -354,6 +367,55 @@ class Assistant:
         key = question_key(question)
         return [c for c in self.corrections.list(include_inactive=True)
                 if c.linked_to == correction_id and question_key(c.question) == key]
+
+    def wrong_answers(self, limit: int = 200) -> list[dict[str, Any]]:
+        """Answers marked wrong that wait for a reviewer, newest first, one per question (case,
+        punctuation and contractions aside; `reports`: how many thumbs down it has had).
+
+        A question is settled, and left out, once a correction or a link was written for it
+        after its newest thumbs down (for that answer, or for the same question), or, when the
+        model gave the answer, once a correction answers it (as `ask` would now, judge aside).
+        An answer a correction gave stays until a reviewer acts on it: the correction is wrong,
+        or answered another question."""
+        stored = self.corrections.list(include_inactive=True)
+        written: dict[str, list[Correction]] = {}
+        for c in stored:
+            written.setdefault(question_key(c.question), []).append(c)
+            if c.replaces_answer_id:
+                written.setdefault(c.replaces_answer_id, []).append(c)
+        groups: dict[str, list[Feedback]] = {}
+        for f in reversed(self.corrections.list_feedback(bad_only=True)):  # newest first
+            if f.question is not None:  # its answer is still in the log
+                groups.setdefault(question_key(f.question), []).append(f)
+        unsettled = [(key, reports) for key, reports in groups.items()
+                     if not any(c.created_at > reports[0].created_at
+                                for c in written.get(key, []) + written.get(reports[0].answer_id, []))]
+        active = {c.id for c in stored if c.active and c.linked_to is None}
+        judge = (lambda a, b: False) if self.config.corrections_judge == "llm" else None
+        waiting: list[dict[str, Any]] = []
+        known: dict[str, np.ndarray] = {}
+        embed = embed_once(self.embedder.embed_queries, known)  # the classifier's texts recur across questions
+        for start in range(0, len(unsettled), 64):  # embeds only as far as `limit` needs
+            batch = [reports for _, reports in unsettled[start:start + 64]]
+            asked = [r[0].question for r in batch if r[0].correction_id is None] if active else []
+            vectors = dict(zip(asked, self.embedder.embed_queries(asked))) if asked else {}
+            known.update(vectors)
+            for reports in batch:
+                f = reports[0]
+                if f.question in vectors and self._answered(
+                        self._weigh(f.question, vectors[f.question], judge, embed=embed), active):
+                    continue
+                waiting.append({**dataclasses.asdict(f), "reports": len(reports)})
+                if len(waiting) >= limit:
+                    return waiting
+        return waiting
+
+    @staticmethod
+    def _answered(verdicts, active: set[str]) -> bool:
+        """Whether the matcher's `verdicts` (from `_weigh`) apply an active correction, as
+        `find_correction` would."""
+        return any(matched and not candidate.not_same_as and target in active
+                   for candidate, target, _, matched, _, _ in verdicts)
 
     def feedback(self, answer_id: str, good: bool, comment: str | None = None) -> None:
         """Record a thumbs up or down (and a comment) on a logged answer."""

@@ -7,9 +7,10 @@ server's settings); `rag.serve` runs it as a Ray Serve deployment, one state per
     POST /v1/ask/stream         same body -> Server-Sent Events: `delta` {"text"}..., then `answer` {...}
     POST /v1/feedback           {"answer_id", "good", "comment"?}
     GET|POST /v1/corrections    list / add; POST /v1/corrections/{id}/disable|enable,
-                                GET /v1/corrections/suggestions  (bearer token)
+                                GET /v1/corrections/suggestions, GET /v1/feedback[/open]  (bearer token)
     POST /v1/chat/completions   OpenAI-compatible, streaming too; sources in the extra `rag` field
-    GET  /v1/models, /healthz, /  (the chat page), /static/chat.js, /static/chat.css
+    GET  /v1/models, /healthz, /  (the chat page), /review (the reviewers' page, with a token),
+         /static/chat.js, /static/chat.css, /static/review.js
 
 Hardening: request bodies are capped (413), questions are capped (422), each client address
 gets a token bucket (429 with Retry-After), corrections routes need a bearer token compared
@@ -141,7 +142,7 @@ class CorrectionRequest(BaseModel):
     not_same_as: str | None = Field(None, pattern=ID_PATTERN)  # instead of an answer: it was applied wrongly
     question: str | None = Field(None, max_length=4000)
     reason: str | None = Field(None, max_length=4000)
-    author: str = Field("api", max_length=200)
+    author: str = Field("api", min_length=1, max_length=200)
     sources: list[str] | None = Field(None, max_length=50)
 
 class ChatMessage(BaseModel):
@@ -339,6 +340,8 @@ def create_app(state: ServerState):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        if request.url.path.startswith(("/v1/corrections", "/v1/feedback")) and request.method == "GET":
+            response.headers["Cache-Control"] = "no-store"  # users' questions and answers, to admins
         # method, path and status only: never bodies, questions or the Authorization header
         log.info("%s %s %s %.0fms", request.method, request.url.path, response.status_code,
                  (time.perf_counter() - started) * 1000)
@@ -483,13 +486,15 @@ def create_app(state: ServerState):
     # -- corrections (admin: errors in detail) ----------------------------------------------
     @app.get("/v1/feedback")
     def feedback_list(request: Request, bad: bool = False, limit: int = Query(200, ge=1, le=10_000)):
-        """Feedback, newest first (`rag feedback list`), each with `corrected_by`: the id of a
-        correction or link written from that answer since, if any."""
+        """Feedback, newest first (as `rag feedback list`, which lists oldest first)."""
         admin(request)
-        written = {c.replaces_answer_id: c.id for c in assistant.corrections.list(include_inactive=True)
-                   if c.replaces_answer_id}
-        items = assistant.corrections.list_feedback(bad)[::-1][:limit]
-        return {"feedback": [{**f.__dict__, "corrected_by": written.get(f.answer_id)} for f in items]}
+        return {"feedback": [f.__dict__ for f in assistant.corrections.list_feedback(bad)[::-1][:limit]]}
+
+    @app.get("/v1/feedback/open")
+    def feedback_open(request: Request, limit: int = Query(200, ge=1, le=10_000)):
+        """Answers marked wrong that wait for a reviewer, one per question (`rag feedback list --open`)."""
+        admin(request)
+        return {"feedback": assistant.wrong_answers(limit)}
 
     @app.get("/v1/corrections")
     def corrections_list(request: Request, include_inactive: bool = True):

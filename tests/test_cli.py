@@ -97,9 +97,11 @@ def test_feedback_and_corrections_close_the_loop(docs):
     rag("feedback", "add", bad["id"], "--bad", "--comment", "wrong licence")
     listed = as_json(rag("feedback", "list", "--bad", "--json"))["feedback"]
     assert [(f["answer_id"], f["good"], f["comment"]) for f in listed] == [(bad["id"], False, "wrong licence")]
+    assert [f["answer_id"] for f in as_json(rag("feedback", "list", "--open", "--json"))["feedback"]] == [bad["id"]]
 
     cid = as_json(rag("correct", bad["id"], "--answer", "Wombat uses the Apache License 2.0.", "--reason", "test",
                       "--author", "ana", "--source", "docs/faq.html", "--json"))["id"]
+    assert "No answer waits for a reviewer." in rag("feedback", "list", "--open").stdout
     fixed = as_json(rag("ask", "what licence does wombat use", "--json"))
     assert fixed["answer"] == "Wombat uses the Apache License 2.0."
     c = fixed["correction"]

@@ -1,5 +1,4 @@
 import json
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -385,19 +384,68 @@ def test_a_later_link_of_a_question_replaces_the_earlier_one(assistant):
     assert len(links()) == 2
 
 
-def test_two_reviewers_linking_one_question_at_once_leave_one_link(assistant):
-    """Two processes link one question at the same moment, each before it sees the other's link:
-    whichever removes last, the newest link (by time, then id) is the one that stays."""
+def test_two_reviewers_linking_one_question_at_once_leave_one_link(assistant, monkeypatch):
+    """Another reviewer's link lands between this one's write and its clean-up: the newest link
+    (by time, then id) is the one that stays, and a contrary decision is reported, not lost
+    silently. A later decision wins whatever the clocks say."""
     c = assistant.correct("Run wombat self-update.", question="how do I upgrade wombat", author="ana")
-    question = "How do I update Wombat on Windows?"
-    # the other reviewer's link, stamped a moment later, is written before this one's clean-up
+    question, store = "How do I update Wombat on Windows?", assistant.corrections
     other = Correction(question=question, answer="", author="bo", same_as=c.id, model=c.model,
-                       created_at=(datetime.now(timezone.utc) + timedelta(seconds=1)).isoformat())
-    assistant.corrections.add(other, assistant.embedder.embed_query(question))
-    mine = assistant.correct(question=question, not_same_as=c.id, author="cy")
-    linked = assistant.linked_questions(c.id, question)
-    assert [x.id for x in linked] == [other.id] and mine.created_at < other.created_at
-    assert assistant.find_correction(question)[0].id == c.id
+                       created_at="2999-01-01T00:00:00.000000+00:00")  # a clock far ahead
+    add = store.add
+
+    def add_and_race(correction, embedding):
+        add(correction, embedding)
+        if correction.linked_to and correction.id != other.id and store.get(other.id) is None:
+            add(other, embedding)  # the other reviewer's write, after this one read the links
+
+    monkeypatch.setattr(store, "add", add_and_race)
+    with pytest.raises(RagError, match=r"Another reviewer \(bo\) linked this question same_as"):
+        assistant.correct(question=question, not_same_as=c.id, author="cy")
+    assert [x.id for x in assistant.linked_questions(c.id, question)] == [other.id]
+    store.remove(other.id)
+    assert assistant.correct(question=question, same_as=c.id, author="cy").id == other.id  # the same decision: theirs
+    monkeypatch.setattr(store, "add", add)
+    later = assistant.correct(question=question, not_same_as=c.id, author="cy")  # after theirs, behind their clock
+    assert later.created_at > other.created_at and [x.id for x in assistant.linked_questions(c.id, question)] == [later.id]
+    assert assistant.find_correction(question) is None
+
+
+def test_wrong_answers_wait_for_a_reviewer_one_per_question_until_settled(assistant):
+    """`wrong_answers` (the reviewers' page, `rag feedback list --open`): answers marked wrong,
+    newest first, one per question, until a correction or a link settles the question."""
+    def waiting():
+        return [(w["question"], w["reports"]) for w in assistant.wrong_answers()]
+
+    first = assistant.ask("How do I purge Wombat's cache?")
+    again = assistant.ask("how do i purge wombat's cache")  # the same question
+    other = assistant.ask("Where does wombat keep its logs?")
+    fine = assistant.ask("what is wombat")
+    for answer in (first, again, other):
+        assistant.feedback(answer.id, good=False)
+    assistant.feedback(fine.id, good=True)
+    assert waiting() == [("Where does wombat keep its logs?", 1), ("how do i purge wombat's cache", 2)]
+    assert len(assistant.wrong_answers(limit=1)) == 1
+    # a correction written for the question settles it, through any of its answers or none
+    assistant.correct("Run wombat cache --purge.", question="How do I purge wombat's cache")
+    assert waiting() == [("Where does wombat keep its logs?", 1)]
+    # an answer a correction gave, marked wrong, waits although the correction still answers it
+    logs = assistant.correct("In /var/log/wombat.", answer_id=other.id)
+    assert waiting() == []
+    wrong = assistant.ask("where does wombat keep its logs")
+    assert wrong.correction["id"] == logs.id
+    assistant.feedback(wrong.id, good=False, comment="that was 1.x")
+    assert [(w["answer_id"], w["correction_id"], w["comment"]) for w in assistant.wrong_answers()] == [
+        (wrong.id, logs.id, "that was 1.x")]
+    assistant.correct("In ~/.wombat/logs since 2.0.", answer_id=wrong.id)  # a reviewer acts on it
+    assert waiting() == []
+    # a model answer that a correction written since answers (another wording) is settled too
+    upgrade = assistant.ask("how can I upgrade wombat")
+    assistant.feedback(upgrade.id, good=False)
+    assert waiting() == [("how can I upgrade wombat", 1)]
+    assistant.corrections.set_meta("matcher", {"band": 0.0, "accept": 0.0, "p_min": 0.5, "weights": [0.0] * 6})  # all match
+    assistant.correct("Run wombat self-update.", question="upgrading wombat")
+    assert waiting() == []
 
 
 def test_suggested_links_are_questions_a_correction_nearly_matched(assistant):

@@ -189,7 +189,8 @@ def test_review_page_corrects_a_wrong_answer_and_confirms_a_queued_question(serv
     node = _browser()
     auth = {"Authorization": f"Bearer {TOKEN}"}
     wrong = post(served, "/v1/ask", {"question": "Which backend retries uploads?"}).json()
-    assert post(served, "/v1/feedback", {"answer_id": wrong["id"], "good": False, "comment": "vague"}).status_code == 200
+    assert post(served, "/v1/feedback", {"answer_id": wrong["id"], "good": False,
+                                         "comment": "vague <b>not bold</b>"}).status_code == 200
     known = post(served, "/v1/corrections", {"question": "How do I correct a wrong answer?", "author": "ops",
                                              "answer": "Run `rag correct ANSWER_ID --answer TEXT`."}, headers=auth).json()
     queued = post(served, "/v1/ask", {"question": "How can a wrong answer be corrected?"}).json()
@@ -201,6 +202,8 @@ def test_review_page_corrects_a_wrong_answer_and_confirms_a_queued_question(serv
     assert result.returncode == 0, result.stderr[-3000:]
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     assert seen["refused"] and "Which backend retries uploads?" in seen["wrong"]
+    assert seen["comment"] == "“vague <b>not bold</b>”"  # shown as text, never as HTML
+    assert seen["toggled"] == "Disable"  # disabled, then enabled again
     assert "How can a wrong answer be corrected?" in seen["queue"]
     assert seen["queued_correction"] == "How do I correct a wrong answer?"
     assert seen["saved"].startswith("Saved as correction") and seen["linked"].startswith("Linked")

@@ -97,7 +97,7 @@ def test_corrections_routes_are_off_without_a_token(index):
     assert client.get("/v1/corrections").status_code == 404
     assert client.get("/v1/corrections/suggestions").status_code == 404
     assert client.post("/v1/corrections", json={"question": "q", "answer": "a"}).status_code == 404
-    assert client.get("/v1/feedback").status_code == 404
+    assert client.get("/v1/feedback").status_code == 404 and client.get("/v1/feedback/open").status_code == 404
     assert client.get("/review").status_code == 404  # the reviewers' page too
 
 
@@ -106,23 +106,31 @@ def test_review_page_lists_answers_marked_wrong_until_a_reviewer_corrects_them(i
     client = make_client(index, serve_admin_token=TOKEN)
     page = client.get("/review")
     assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
-    assert '<script src="/static/review.js"' in page.text and "http" not in page.text.split("<body>")[0]
+    head = page.text.split("<body")[0]
+    assert '<script src="/static/review.js"' in head and "http" not in head
     assert client.get("/static/review.js").headers["content-type"].startswith("text/javascript")
     assert client.get("/static/review.html").status_code == 404  # a page only at its route
     auth = {"Authorization": f"Bearer {TOKEN}"}
     good = client.post("/v1/ask", json={"question": "what is a glacier"}).json()
     bad = client.post("/v1/ask", json={"question": "how to upgrade wombat"}).json()
+    worse = client.post("/v1/ask", json={"question": "where are glacier uploads kept"}).json()
     client.post("/v1/feedback", json={"answer_id": good["id"], "good": True})
     client.post("/v1/feedback", json={"answer_id": bad["id"], "good": False, "comment": "that flag is gone"})
-    assert client.get("/v1/feedback?bad=true").status_code == 401
-    listed = client.get("/v1/feedback?bad=true", headers=auth).json()["feedback"]
-    assert [(f["answer_id"], f["question"], f["comment"], f["corrected_by"]) for f in listed] == [
-        (bad["id"], "how to upgrade wombat", "that flag is gone", None)]
-    assert [f["answer_id"] for f in client.get("/v1/feedback", headers=auth).json()["feedback"]] == [bad["id"], good["id"]]
+    client.post("/v1/feedback", json={"answer_id": worse["id"], "good": False})
+    assert client.get("/v1/feedback/open").status_code == 401 and client.get("/v1/feedback").status_code == 401
+    everything = client.get("/v1/feedback", headers=auth)
+    assert everything.headers["cache-control"] == "no-store"
+    assert [f["answer_id"] for f in everything.json()["feedback"]] == [worse["id"], bad["id"], good["id"]]  # newest first
+    assert [f["answer_id"] for f in client.get("/v1/feedback?bad=true&limit=1", headers=auth).json()["feedback"]] == [
+        worse["id"]]
+    waiting = client.get("/v1/feedback/open", headers=auth).json()["feedback"]
+    assert [(f["answer_id"], f["question"], f["comment"], f["reports"]) for f in waiting] == [
+        (worse["id"], "where are glacier uploads kept", None, 1), (bad["id"], "how to upgrade wombat", "that flag is gone", 1)]
     made = client.post("/v1/corrections", headers=auth, json={"answer_id": bad["id"], "answer": "Use --all.", "author": "ana"})
-    listed = client.get("/v1/feedback?bad=true&limit=1", headers=auth).json()["feedback"]
-    assert [(f["answer_id"], f["corrected_by"]) for f in listed] == [(bad["id"], made.json()["id"])]
-    assert client.get("/v1/feedback?limit=0", headers=auth).status_code == 422
+    assert [f["answer_id"] for f in client.get("/v1/feedback/open", headers=auth).json()["feedback"]] == [worse["id"]]
+    assert client.get("/v1/feedback/open?limit=0", headers=auth).status_code == 422
+    nameless = client.post("/v1/corrections", headers=auth, json={"answer_id": worse["id"], "answer": "In S3.", "author": ""})
+    assert nameless.status_code == 422
     from indexes.corrections import SqliteCorrectionStore
 
     store = SqliteCorrectionStore(index.location)  # as `rag ingest` flags it when a cited file changes

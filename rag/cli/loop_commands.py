@@ -50,27 +50,35 @@ def feedback_add(ctx, answer_id, good, comment, index, as_json):
 
 @feedback.command(name="list")
 @click.option("--bad", "bad_only", is_flag=True, help="Only thumbs down.")
+@click.option("--open", "open_only", is_flag=True,
+              help="Only answers marked wrong that wait for a reviewer: newest first, one per question, none "
+                   "that a correction or link written since settles, nor one a correction answers now.")
 @index_option
 @json_option
 @click.pass_context
-def feedback_list(ctx, bad_only, index, as_json):
+def feedback_list(ctx, bad_only, open_only, index, as_json):
     """List feedback, oldest first, with the question and answer it is about, and the
     correction that answered, if one did (when it answered another question: `rag correct
     ANSWER_ID --not-same-as CORRECTION_ID`)."""
     try:
-        items = _assistant(ctx, index=index).corrections.list_feedback(bad_only)
+        assistant = _assistant(ctx, index=index)
+        if open_only:
+            items = assistant.wrong_answers(limit=1_000_000)
+        else:
+            items = [f.__dict__ for f in assistant.corrections.list_feedback(bad_only)]
     except RagError as exc:
         _fail(exc, as_json)
     if as_json:
-        _emit({"feedback": [f.__dict__ for f in items]})
+        _emit({"feedback": items})
         return
     for f in items:
-        mark = click.style("good", fg="green") if f.good else click.style("bad", fg="red")
-        applied = f"  [answered by correction {f.correction_id}]" if f.correction_id else ""
-        click.echo(f"{f.created_at}  {mark}  answer {f.answer_id}  {f.question or ''!r}{applied}"
-                   + (f"  — {f.comment}" if f.comment else ""))
+        mark = click.style("good", fg="green") if f["good"] else click.style("bad", fg="red")
+        applied = f"  [answered by correction {f['correction_id']}]" if f["correction_id"] else ""
+        reports = f" ({f['reports']} reports)" if f.get("reports", 1) > 1 else ""
+        click.echo(f"{f['created_at']}  {mark}  answer {f['answer_id']}  {f['question'] or ''!r}{reports}{applied}"
+                   + (f"  — {f['comment']}" if f["comment"] else ""))
     if not items:
-        click.echo("No feedback yet.")
+        click.echo("No answer waits for a reviewer." if open_only else "No feedback yet.")
 
 
 @cli.command()

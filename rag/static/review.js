@@ -1,13 +1,14 @@
 // The reviewers' page: answers users marked wrong (write the correction), the review queue
-// (questions a correction may answer: same or different), and the corrections (disable or
-// enable). It calls the admin routes with the token typed in, kept for this tab only. All
-// text from the server is set as text, never as HTML.
+// (questions a correction may answer: same or different), and the corrections (disable,
+// enable, clear a review flag). It calls the admin routes with the token typed in, kept for
+// this tab only. All text from the server is set as text, never as HTML.
 "use strict";
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const TOKEN_KEY = "rag-admin-token";
 const AUTHOR_KEY = "rag-review-author";
 let token = sessionStorage.getItem(TOKEN_KEY) || "";
+const drafts = new Map();  // what was typed for an answer id: kept across reloads and sign-ins
 
 async function api(method, path, body) {
   const headers = { Authorization: `Bearer ${token}` };
@@ -27,12 +28,8 @@ async function api(method, path, body) {
   return data;
 }
 
-function author() {
-  return $("#author").value.trim();
-}
-
 function when(iso) {
-  return iso ? iso.slice(0, 16).replace("T", " ") : "";
+  return iso ? `${iso.slice(0, 16).replace("T", " ")} UTC` : "";
 }
 
 function fill(template, fields) {
@@ -41,33 +38,48 @@ function fill(template, fields) {
   return node;
 }
 
-// Runs `action` for a button; shows what happened in the item's status; on success the
-// item's buttons stay disabled: it is settled.
-async function settle(item, action, done) {
-  const buttons = item.querySelectorAll("button");
+function describe(item) {  // buttons name the question they act on, for screen readers
+  const question = $(".question", item);
+  question.id = `q-${crypto.getRandomValues(new Uint32Array(2)).join("")}`;
+  item.querySelectorAll("button").forEach((b) => b.setAttribute("aria-describedby", question.id));
+}
+
+function setCount(id, n) {
+  $(id).textContent = `(${n})`;
+}
+
+// Saves with `action` from `button` of `item`, and says how it went in the item's status.
+// The author's name is required. Returns the result, or null when nothing was saved.
+async function save(item, button, action, done) {
   const status = $(".status", item);
-  buttons.forEach((b) => { b.disabled = true; });
+  const author = $("#author").value.trim();
+  if (!author) {
+    status.textContent = "Type your name above first: it is shown on what you write.";
+    $("#author").focus();
+    return null;
+  }
+  button.disabled = true;
   status.textContent = "Saving…";
   try {
-    const result = await action();
+    const result = await action(author);
     status.textContent = done(result);
-    item.classList.add("settled");
+    return result;
   } catch (error) {
     status.textContent = `Not saved: ${error.message}`;
-    buttons.forEach((b) => { b.disabled = false; });
-    if (error.status === 401) signOut("The token was refused.");
+    button.disabled = false;
+    if (error.status === 401) signOut("The token was refused: type it again (what you typed is kept).");
+    return null;
   }
 }
 
-function renderWrong(feedback, corrections) {
+function renderWrong(items, corrections) {
   const list = $("#wrong");
   list.textContent = "";
-  const seen = new Set();
-  const open = feedback.filter((f) => !f.corrected_by && !seen.has(f.answer_id) && seen.add(f.answer_id));
-  for (const f of open) {
+  for (const f of items) {
+    const reports = f.reports > 1 ? ` · ${f.reports} reports` : "";
     const item = fill("#wrong-item", {
-      ".question": f.question || "(the answer is no longer in the log)",
-      ".meta": `Marked wrong ${when(f.created_at)} · answer ${f.answer_id}`,
+      ".question": f.question,
+      ".meta": `Marked wrong ${when(f.created_at)}${reports} · answer ${f.answer_id}`,
       ".given": f.answer || "",
     });
     if (f.comment) {
@@ -76,26 +88,47 @@ function renderWrong(feedback, corrections) {
       comment.hidden = false;
     }
     const applied = f.correction_id && corrections.get(f.correction_id);
-    if (applied) {
+    if (applied) {  // a correction gave this answer: wrong, or applied to another question
+      $(".applied", item).hidden = false;
+      $(".applied-text", item).textContent = `This answer came from the correction for “${applied.question}”. `
+        + "If that correction answers another question, keep it away from this one; either way you can write the right answer below.";
       const button = $(".wrong-match", item);
-      button.hidden = false;
-      button.title = `It was answered by the correction for “${applied.question}”. This keeps that correction away from it.`;
-      button.addEventListener("click", () => settle(item,
-        () => api("POST", "/v1/corrections", { answer_id: f.answer_id, not_same_as: applied.id, author: author() }),
-        () => "Linked: that correction will not answer this question again."));
+      button.addEventListener("click", async () => {
+        const made = await save(item, button,
+          (author) => api("POST", "/v1/corrections", { answer_id: f.answer_id, not_same_as: applied.id, author }),
+          () => "Linked: that correction will not answer this question again.");
+        if (made) countLink(applied.id, false);
+      });
     }
-    $(".correct-form", item).addEventListener("submit", (event) => {
+    const text = $(".answer-text", item);
+    const reason = $(".reason", item);
+    const draft = drafts.get(f.answer_id);
+    if (draft) [text.value, reason.value] = draft;
+    const keep = () => drafts.set(f.answer_id, [text.value, reason.value]);
+    text.addEventListener("input", keep);
+    reason.addEventListener("input", keep);
+    const form = $(".correct-form", item);
+    form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      const answer = $(".answer-text", item).value.trim();
-      const reason = $(".reason", item).value.trim() || null;
+      const answer = text.value.trim();
       if (!answer) return;
-      settle(item, () => api("POST", "/v1/corrections", { answer_id: f.answer_id, answer, reason, author: author() }),
+      const submit = $("button[type=submit]", form);
+      const made = await save(item, submit,
+        (author) => api("POST", "/v1/corrections", { answer_id: f.answer_id, answer, reason: reason.value.trim() || null, author }),
         (c) => `Saved as correction ${c.id}.`);
+      if (made) {
+        drafts.delete(f.answer_id);
+        item.classList.add("settled");
+        item.querySelectorAll("button, textarea, input").forEach((b) => { b.disabled = true; });
+        setCount("#wrong-count", list.querySelectorAll(".item:not(.settled)").length);
+        addCorrection(made);
+      }
     });
+    describe(item);
     list.append(item);
   }
-  $("#wrong-count").textContent = `(${open.length})`;
-  if (!open.length) list.textContent = "No answer marked wrong is waiting for a correction.";
+  setCount("#wrong-count", items.length);
+  if (!items.length) list.textContent = "No answer marked wrong is waiting for a reviewer.";
 }
 
 function renderQueue(suggestions, corrections) {
@@ -114,89 +147,137 @@ function renderQueue(suggestions, corrections) {
     if (s.nearest_question && s.nearest_question !== s.correction_question) {
       $(".label", item).textContent = `Correction (through the linked question “${s.nearest_question}”) for:`;
     }
-    const link = (same) => settle(item,
-      () => api("POST", "/v1/corrections", { answer_id: s.answer_id, [same ? "same_as" : "not_same_as"]: s.correction_id,
-        author: author() }),
-      () => (same ? "Linked: the correction answers this question now." : "Linked: the correction will not answer it."));
-    $(".same", item).addEventListener("click", () => link(true));
-    $(".different", item).addEventListener("click", () => link(false));
+    const same = $(".same", item);
+    const different = $(".different", item);
+    // A later link replaces the earlier one: after either, the other button stays, to change one's mind.
+    let decided = null;
+    const link = async (isSame) => {
+      const made = await save(item, isSame ? same : different,
+        (author) => api("POST", "/v1/corrections", { answer_id: s.answer_id, [isSame ? "same_as" : "not_same_as"]: s.correction_id, author }),
+        () => (isSame ? "Linked: the correction answers this question now." : "Linked: the correction will not answer it."));
+      if (made) {
+        (isSame ? different : same).disabled = false;
+        item.classList.add("settled");
+        setCount("#queue-count", list.querySelectorAll(".item:not(.settled)").length);
+        if (decided !== null) countLink(s.correction_id, decided, -1);
+        countLink(s.correction_id, isSame);
+        decided = isSame;
+      }
+    };
+    same.addEventListener("click", () => link(true));
+    different.addEventListener("click", () => link(false));
+    describe(item);
     list.append(item);
   }
-  $("#queue-count").textContent = `(${suggestions.length})`;
+  setCount("#queue-count", suggestions.length);
   if (!suggestions.length) list.textContent = "Nothing to review: no logged question was a near match.";
+}
+
+// The corrections list is built once per load; the page's own writes update it in place (a
+// new correction on top, a link's count), so nothing re-renders under a reviewer's hand.
+const links = new Map();  // correction id -> [same, not same] linked questions
+const linkShown = new Map();  // correction id -> a function that shows its count again
+
+function countLink(target, same, delta = 1) {
+  const [s, o] = links.get(target) || [0, 0];
+  links.set(target, same ? [s + delta, o] : [s, o + delta]);
+  if (linkShown.has(target)) linkShown.get(target)();
+}
+
+function correctionItem(c) {
+  const item = fill("#correction-item", { ".question": c.question, ".given": c.answer });
+  const meta = () => {
+    const [same, other] = links.get(c.id) || [0, 0];
+    const linked = same || other ? `linked questions: ${same} the same, ${other} not` : null;
+    $(".meta", item).textContent = [`${c.author}, ${when(c.created_at)}`, c.reason, linked, `id ${c.id}`]
+      .filter(Boolean).join(" · ");
+  };
+  linkShown.set(c.id, meta);
+  meta();
+  const toggle = $(".toggle", item);
+  const checked = $(".checked", item);
+  const show = () => {
+    toggle.textContent = c.active ? "Disable" : "Enable";
+    item.classList.toggle("inactive", !c.active);
+    const flag = $(".flag", item);
+    flag.textContent = c.review ? `To check: ${c.review}` : "";
+    flag.hidden = !c.review;
+    checked.hidden = !(c.review && c.active);
+  };
+  show();
+  // enable also clears the review flag (as `rag corrections enable` does)
+  const change = async (button, enable, message) => {
+    const status = $(".status", item);
+    button.disabled = true;
+    try {
+      Object.assign(c, await api("POST", `/v1/corrections/${encodeURIComponent(c.id)}/${enable ? "enable" : "disable"}`));
+      show();
+      status.textContent = message;
+    } catch (error) {
+      status.textContent = `Not saved: ${error.message}`;
+      if (error.status === 401) signOut("The token was refused: type it again.");
+    } finally {
+      button.disabled = false;
+    }
+  };
+  toggle.addEventListener("click", () => (c.active
+    ? change(toggle, false, "Disabled: it answers nothing until enabled.")
+    : change(toggle, true, "Enabled.")));
+  checked.addEventListener("click", () => change(checked, true, "Checked: the flag is cleared."));
+  describe(item);
+  return item;
 }
 
 function renderCorrections(all) {
   const list = $("#corrections");
   list.textContent = "";
-  const linked = new Map();
+  links.clear();
+  linkShown.clear();
   for (const c of all) {
-    if (c.same_as) linked.set(c.same_as, (linked.get(c.same_as) || 0) + 1);
+    if (c.same_as || c.not_same_as) countLink(c.same_as || c.not_same_as, Boolean(c.same_as));
   }
   const answers = all.filter((c) => !c.same_as && !c.not_same_as).reverse();  // newest first
-  for (const c of answers) {
-    const extra = linked.get(c.id) ? `${linked.get(c.id)} linked question(s)` : null;
-    const item = fill("#correction-item", {
-      ".question": c.question,
-      ".meta": [`${c.author}, ${when(c.created_at)}`, c.reason, extra, `id ${c.id}`].filter(Boolean).join(" · "),
-      ".given": c.answer,
-    });
-    const toggle = $(".toggle", item);
-    const checked = $(".checked", item);
-    const show = () => {
-      toggle.textContent = c.active ? "Disable" : "Enable";
-      item.classList.toggle("inactive", !c.active);
-      const flag = $(".flag", item);
-      flag.textContent = c.review ? `To check: ${c.review}` : "";
-      flag.hidden = !c.review;
-      checked.hidden = !(c.review && c.active);
-    };
-    show();
-    // enable also clears the review flag (as `rag corrections enable` does)
-    const change = async (button, enable, message) => {
-      const status = $(".status", item);
-      button.disabled = true;
-      try {
-        Object.assign(c, await api("POST", `/v1/corrections/${encodeURIComponent(c.id)}/${enable ? "enable" : "disable"}`));
-        show();
-        status.textContent = message;
-      } catch (error) {
-        status.textContent = `Not saved: ${error.message}`;
-        if (error.status === 401) signOut("The token was refused.");
-      } finally {
-        button.disabled = false;
-      }
-    };
-    toggle.addEventListener("click", () => (c.active
-      ? change(toggle, false, "Disabled: it answers nothing until enabled.")
-      : change(toggle, true, "Enabled.")));
-    checked.addEventListener("click", () => change(checked, true, "Checked: the flag is cleared."));
-    list.append(item);
-  }
-  $("#corrections-count").textContent = `(${answers.length})`;
+  for (const c of answers) list.append(correctionItem(c));
+  setCount("#corrections-count", answers.length);
   if (!answers.length) list.textContent = "No corrections yet.";
 }
 
+function addCorrection(c) {
+  const list = $("#corrections");
+  if (!list.querySelector(".item")) list.textContent = "";
+  list.prepend(correctionItem(c));
+  setCount("#corrections-count", list.querySelectorAll(".item").length);
+}
+
+function failed(section, error) {
+  if (error.status === 401) {
+    signOut("The token was refused.");
+  } else {
+    $(section).textContent = `Could not load this list: ${error.message}`;
+  }
+}
+
+// Each list loads on its own: the review queue is the slow one (it embeds the logged questions).
 async function load() {
   const status = $("#sign-in-status");
   status.textContent = "Loading…";
-  try {
-    const [feedback, queue, corrections] = await Promise.all([
-      api("GET", "/v1/feedback?bad=true"),
-      api("GET", "/v1/corrections/suggestions?limit=50"),
-      api("GET", "/v1/corrections"),
-    ]);
-    const byId = new Map(corrections.corrections.map((c) => [c.id, c]));
-    renderWrong(feedback.feedback, byId);
-    renderQueue(queue.suggestions, byId);
-    renderCorrections(corrections.corrections);
-    $("#work").hidden = false;
-    $("#reload").hidden = false;
-    status.textContent = "";
-  } catch (error) {
-    if (error.status === 401) signOut("The token was refused.");
-    else status.textContent = `Could not load: ${error.message}`;
+  const [wrong, queue, corrections] = await Promise.allSettled([
+    api("GET", "/v1/feedback/open"),
+    api("GET", "/v1/corrections/suggestions?limit=50"),
+    api("GET", "/v1/corrections"),
+  ]);
+  if ([wrong, queue, corrections].some((r) => r.status === "rejected" && r.reason.status === 401)) {
+    signOut("The token was refused.");
+    return;
   }
+  const byId = new Map(corrections.status === "fulfilled" ? corrections.value.corrections.map((c) => [c.id, c]) : []);
+  if (wrong.status === "fulfilled") renderWrong(wrong.value.feedback, byId); else failed("#wrong", wrong.reason);
+  if (queue.status === "fulfilled") renderQueue(queue.value.suggestions, byId); else failed("#queue", queue.reason);
+  if (corrections.status === "fulfilled") renderCorrections(corrections.value.corrections);
+  else failed("#corrections", corrections.reason);
+  $("#work").hidden = false;
+  $("#reload").hidden = false;
+  status.textContent = "";
 }
 
 function signOut(message) {
@@ -205,7 +286,9 @@ function signOut(message) {
   $("#work").hidden = true;
   $("#reload").hidden = true;
   $("#token").value = "";
+  $("#token").required = true;
   $("#sign-in-status").textContent = message;
+  $("#token").focus();
 }
 
 $("#author").value = localStorage.getItem(AUTHOR_KEY) || "";
@@ -214,13 +297,13 @@ $("#sign-in").addEventListener("submit", (event) => {
   token = $("#token").value.trim() || token;  // blank once open: keep the token given
   if (!token) return;
   sessionStorage.setItem(TOKEN_KEY, token);
-  localStorage.setItem(AUTHOR_KEY, author());
+  localStorage.setItem(AUTHOR_KEY, $("#author").value.trim());
   $("#token").value = "";
   $("#token").required = false;
   load();
 });
 $("#reload").addEventListener("click", load);
-if (token && author()) {
+if (token) {
   $("#token").required = false;
   load();
 }

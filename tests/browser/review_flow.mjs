@@ -1,6 +1,6 @@
 // Works the reviewers' page in headless Chromium: signs in with the admin token, writes a
 // correction for an answer marked wrong, says "same question" to one question in the review
-// queue, and prints what it saw as JSON.
+// queue, disables and enables a correction, and prints what it saw as JSON.
 // Usage: node review_flow.mjs URL TOKEN WRONG_ANSWER_ID CORRECTED_ANSWER QUEUED_ANSWER_ID SCREENSHOT.png
 import { chromium } from "playwright-core";
 
@@ -28,6 +28,7 @@ try {
   result.queue = await page.locator("#queue .item .question").allTextContents();
 
   const wrong = page.locator("#wrong .item", { hasText: wrongId });
+  result.comment = await wrong.locator(".comment").textContent();
   await wrong.locator(".answer-text").fill(corrected);
   await wrong.locator(".reason").fill("too vague");
   await wrong.locator("button[type=submit]").click();
@@ -39,6 +40,13 @@ try {
   await queued.locator(".same").click();
   await queued.locator(".status", { hasText: "Linked" }).waitFor({ timeout: 60_000 });
   result.linked = await queued.locator(".status").textContent();
+
+  const known = page.locator("#corrections .item", { hasText: result.queued_correction });
+  await known.locator(".toggle").click();
+  await known.locator(".status", { hasText: "Disabled" }).waitFor({ timeout: 60_000 });
+  await known.locator(".toggle", { hasText: "Enable" }).click();
+  await known.locator(".status", { hasText: /^Enabled\.$/ }).waitFor({ timeout: 60_000 });
+  result.toggled = await known.locator(".toggle").textContent();
 
   await page.click("#reload");
   await page.locator("#wrong .item", { hasText: wrongId }).waitFor({ state: "detached", timeout: 120_000 });
