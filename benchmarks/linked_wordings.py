@@ -7,8 +7,13 @@ anchor question of a held-out set is a correction in one store. Then, for each a
 first `k` of its paraphrases (in the file's order) are linked `same_as` it, as a reviewer
 does from the review queue or when writing the correction, and its other paraphrases are
 asked: the share its own correction answers. Every near miss of the set is asked too: the
-share any correction answers (a wrong override). Anchors with no paraphrase left after `k`
-count in neither. k = 0 is the matcher alone on the same paraphrases.
+share any correction answers (a wrong override). Only anchors with more than `--max-k`
+paraphrases count, and the paraphrases asked are those after the first `--max-k`, the same
+for every k: k = 0 is the matcher alone on them. `--max-k 0`: every anchor, every
+paraphrase, nothing linked (the ask path's own figures).
+
+A `same_as` link holds for its question in its own words (see docs/corrections.md), so a
+linked paraphrase adds nothing here, and no near miss.
 """
 
 from __future__ import annotations

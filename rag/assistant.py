@@ -22,7 +22,7 @@ from indexes.corrections import AnswerRecord, Correction, CorrectionStore, Feedb
 from indexes.errors import RagError
 from rag.attribution import attribute
 from rag.config import Config
-from rag.corrections import Matcher, correction_info, embed_once, question_key
+from rag.corrections import Matcher, correction_info, embed_once, question_key, same_words
 from rag.guard import WITHHELD, LeakGuard, neutral
 from rag.llm import ChatModel, Completion, load_chat, load_job_chat
 from rag.pricing import cost_usd, price_table
@@ -185,8 +185,10 @@ class Assistant:
 
         Questions people linked to a correction count as its own: of the correction's
         questions that match, the nearest decides, and the correction's later rows are
-        skipped. A `same_as` link applies it, a `not_same_as` link keeps it from applying
-        (a near miss a human has seen)."""
+        skipped. A `same_as` link applies it to the linked question in its own words (case,
+        punctuation, auxiliaries and word forms aside; with an LLM judge, to what the judge
+        takes for the same question); a `not_same_as` link keeps it from applying to what
+        the matcher takes for that question (a near miss a human has seen)."""
         matcher = matcher or self.matcher
         embed = embed or self.embedder.embed_queries
         model = canonical_name(self.config.embedding_model)
@@ -198,6 +200,11 @@ class Assistant:
             if target in decided:
                 continue
             matched, why, p = matcher.assess(candidate.question, question, similarity, judge, embed)
+            if matched and candidate.same_as and not (judge is not None or similarity >= matcher.accept
+                                                      or same_words(candidate.question, question)):
+                # A reviewer vouched for that wording, not for the near misses of it: another
+                # wording of a linked question is for the correction's own question (or the judge).
+                matched, why = False, f"{why}; but a linked question holds only in its own words"
             if matched:
                 decided.add(target)
             yield candidate, target, similarity, matched, why, p

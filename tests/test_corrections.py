@@ -411,6 +411,25 @@ def test_two_reviewers_linking_one_question_at_once_leave_one_link(assistant, mo
     assert assistant.find_correction(question) is None
 
 
+def test_a_same_as_link_holds_in_its_own_words_only(assistant):
+    """A reviewer vouched for the linked wording, not for what the classifier would take for
+    a rewording of it (the near misses of a paraphrase look like rewordings of it)."""
+    c = assistant.correct("Run wombat self-update.", question="how do I upgrade wombat")
+    link = "what is the procedure to bring wombat to its newest release"
+    assistant.correct(question=link, same_as=c.id)
+    other = "what is the procedure to bring wombat to its newest version"
+    v = E.embed_queries([c.question, link, other])
+    to_anchor, to_link = float(v[0] @ v[2]), float(v[1] @ v[2])
+    assert to_anchor < to_link
+    band = (to_anchor + to_link) / 2  # the classifier (p = 0.5) accepts any pair in the band: only the link's is
+    assistant.corrections.set_meta("matcher", {"band": band, "accept": 1.0, "p_min": 0.0, "weights": [0.0] * 6})
+    assert assistant.find_correction(other) is None
+    assert assistant.find_correction("What is the procedure to bring Wombat to its newest releases?")[0].id == c.id
+    asked = assistant.ask(other)  # the rewording goes to the review queue instead
+    assert [(s["answer_id"], s["correction_id"]) for s in assistant.suggest_links(min_similarity=band)] == [
+        (asked.id, c.id)]
+
+
 def test_wrong_answers_wait_for_a_reviewer_one_per_question_until_settled(assistant):
     """`wrong_answers` (the reviewers' page, `rag feedback list --open`): answers marked wrong,
     newest first, one per question, until a correction or a link settles the question."""

@@ -100,9 +100,10 @@ def correct(ctx, answer_id, text, same_as, not_same_as, question, reason, author
     answers that question, and the same question asked in other words.
 
     When a correction missed a paraphrase, link the question to it with --same-as ID; when
-    it was applied to a question it does not answer, with --not-same-as ID. Either holds for
-    that question and its own paraphrases; `rag corrections pairs` exports the links for
-    calibration."""
+    it was applied to a question it does not answer, with --not-same-as ID. --same-as holds
+    for that question in its own words (case, punctuation and word forms aside), --not-same-as
+    also for what the matcher takes for its rewordings; `rag corrections pairs` exports the
+    links for calibration."""
     if not answer_id and not question:
         raise click.UsageError("give the ANSWER_ID of a logged answer, or --question")
     if sum(x is not None for x in (text, same_as, not_same_as)) != 1:
