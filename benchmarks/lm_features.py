@@ -13,7 +13,7 @@ paraphrase against near miss (0.5: no signal; below 0.5: higher for near misses)
 the matcher's features, and then each held-out set in turn: a logistic model fit on the other
 five sets' pairs in the band, with its threshold at 2% of their near misses, first on the
 matcher's features alone, then with the five above (paraphrases / near misses overridden,
-of the held-out set's pairs). About 0.45 s per pair on two cores: 11 minutes for all.
+of the held-out set's pairs). About 0.45 s per pair on two cores: 15 minutes for all.
 """
 
 from __future__ import annotations

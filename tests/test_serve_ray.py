@@ -187,6 +187,7 @@ def test_review_page_corrects_a_wrong_answer_and_confirms_a_queued_question(serv
     """The reviewers' page in Chromium: a correction for an answer marked wrong, and "same
     question" for a rewording the matcher was unsure of; then both are answered by them."""
     node = _browser()
+    assert f"Reviewers' page: {served['url']}/review" in (served["work"] / "serve.log").read_text()
     auth = {"Authorization": f"Bearer {TOKEN}"}
     wrong = post(served, "/v1/ask", {"question": "Which backend retries uploads?"}).json()
     assert post(served, "/v1/feedback", {"answer_id": wrong["id"], "good": False,
