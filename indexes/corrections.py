@@ -27,6 +27,18 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
+def utc_stamp(value: str) -> str:
+    """An ISO 8601 time from elsewhere (an import) as `now()` writes it, so that times compare
+    as text: UTC, to the microsecond. A time without a zone is taken as UTC."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"created_at {value!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
 def new_id() -> str:
     return uuid.uuid4().hex[:12]
 

@@ -180,8 +180,9 @@ class Assistant:
         return None
 
     def _weigh(self, question: str, vector: np.ndarray, judge, matcher: Matcher | None = None, embed=None):
-        """The matcher's verdict on each of the 8 stored questions nearest `question`, nearest
-        first: (row, its correction's id, similarity, matched, why, classifier probability).
+        """The matcher's verdict on the stored questions nearest `question` (16, of at most 8
+        corrections), nearest first: (row, its correction's id, similarity, matched, why,
+        classifier probability).
 
         Questions people linked to a correction count as its own: of the correction's
         questions that match, the nearest decides, and the correction's later rows are
@@ -192,13 +193,14 @@ class Assistant:
         matcher = matcher or self.matcher
         embed = embed or self.embedder.embed_queries
         model = canonical_name(self.config.embedding_model)
-        decided = set()
-        for candidate, similarity in self.corrections.nearest(vector, 8):
+        decided, seen = set(), set()
+        for candidate, similarity in self.corrections.nearest(vector, 16):
             if candidate is None or not candidate.active or candidate.model != model:
                 continue  # removed or disabled since the nearest-neighbour view was built
             target = candidate.linked_to or candidate.id
-            if target in decided:
-                continue
+            if target in decided or (target not in seen and len(seen) >= 8):
+                continue  # at most 8 corrections, each with its questions among the 16 nearest
+            seen.add(target)
             matched, why, p = matcher.assess(candidate.question, question, similarity, judge, embed)
             if matched and candidate.same_as and not (judge is not None or similarity >= matcher.accept
                                                       or same_words(candidate.question, question)):
@@ -294,17 +296,21 @@ class Assistant:
                 same_as: str | None = None, not_same_as: str | None = None) -> Correction:
         """Record a human correction for a logged answer (by id) or for a question.
 
+        Correcting an answer that another correction gave replaces that one for the question:
+        asked in the same words, it is disabled (its answer was wrong); otherwise the question
+        is linked `not_same_as` it (it answered another question).
+
         With `same_as=ID` instead of an answer, the question asks what correction ID answers
-        (a paraphrase its matcher missed): ID's answer now applies to it and to its own
-        paraphrases. With `not_same_as=ID`, it asks something else (ID was applied wrongly):
-        ID no longer applies to it, nor to its paraphrases."""
+        (a paraphrase its matcher missed): ID's answer now applies to it, in its own words.
+        With `not_same_as=ID`, it asks something else (ID was applied wrongly): ID no longer
+        applies to it, nor to what the matcher takes for its rewordings."""
         if same_as or not_same_as:
             if sources:
                 raise RagError("A linked question has no sources of its own; its correction's apply.")
             return self._link(answer, answer_id, question, reason, author, same_as, not_same_as)
         if answer is None:
             raise RagError("A correction needs the corrected answer (or same_as / not_same_as a correction).")
-        bad_answer = None
+        bad_answer, record = None, None
         if answer_id is not None:
             record = self._logged(answer_id)
             question = question or record.question
@@ -319,6 +325,12 @@ class Assistant:
             model=canonical_name(self.config.embedding_model),
         )
         self.corrections.add(correction, self.embedder.embed_query(question))
+        gave = self.corrections.get(record.correction_id) if record is not None and record.correction_id else None
+        if gave is not None and gave.active and not gave.linked_to:  # the correction that gave the bad answer
+            if question_key(gave.question) == question_key(question):
+                self.corrections.update(gave.id, active=False)  # superseded
+            elif not any(c.not_same_as for c in self.linked_questions(gave.id, question)):
+                self._link(None, None, question, reason, author, None, gave.id)
         return correction
 
     def _link(self, answer, answer_id, question, reason, author, same_as, not_same_as) -> Correction:
@@ -375,29 +387,37 @@ class Assistant:
         return [c for c in self.corrections.list(include_inactive=True)
                 if c.linked_to == correction_id and question_key(c.question) == key]
 
-    def wrong_answers(self, limit: int = 200) -> list[dict[str, Any]]:
+    def wrong_answers(self, limit: int = 200, scan: int = 1000) -> list[dict[str, Any]]:
         """Answers marked wrong that wait for a reviewer, newest first, one per question (case,
-        punctuation and contractions aside; `reports`: how many thumbs down it has had).
+        punctuation and contractions aside; `reports`: how many thumbs down it has had), of
+        the last `scan` thumbs down.
 
-        A question is settled, and left out, once a correction or a link was written for it
-        after its newest thumbs down (for that answer, or for the same question), or, when the
-        model gave the answer, once a correction answers it (as `ask` would now, judge aside).
-        An answer a correction gave stays until a reviewer acts on it: the correction is wrong,
-        or answered another question."""
+        A question is settled, and left out, once an active correction with an answer, or a
+        `same_as` link, was written for it after its newest thumbs down (for that answer, or
+        for the same question), or, when the model gave the answer, once a correction answers
+        it (as `ask` would now, judge aside). An answer a correction gave stays until a
+        reviewer writes the right one (which replaces that correction for the question) or
+        links the question `not_same_as` that correction."""
         stored = self.corrections.list(include_inactive=True)
         written: dict[str, list[Correction]] = {}
         for c in stored:
-            written.setdefault(question_key(c.question), []).append(c)
-            if c.replaces_answer_id:
-                written.setdefault(c.replaces_answer_id, []).append(c)
+            if c.active:
+                written.setdefault(question_key(c.question), []).append(c)
+                if c.replaces_answer_id:
+                    written.setdefault(c.replaces_answer_id, []).append(c)
+
+        def settles(c: Correction, f: Feedback) -> bool:
+            return c.created_at > f.created_at and (not c.not_same_as or c.not_same_as == f.correction_id)
+
         groups: dict[str, list[Feedback]] = {}
-        for f in reversed(self.corrections.list_feedback(bad_only=True)):  # newest first
+        for f in reversed(self.corrections.list_feedback(bad_only=True)[-scan:]):  # newest first
             if f.question is not None:  # its answer is still in the log
                 groups.setdefault(question_key(f.question), []).append(f)
         unsettled = [(key, reports) for key, reports in groups.items()
-                     if not any(c.created_at > reports[0].created_at
+                     if not any(settles(c, reports[0])
                                 for c in written.get(key, []) + written.get(reports[0].answer_id, []))]
         active = {c.id for c in stored if c.active and c.linked_to is None}
+        matcher = self.matcher
         judge = (lambda a, b: False) if self.config.corrections_judge == "llm" else None
         waiting: list[dict[str, Any]] = []
         known: dict[str, np.ndarray] = {}
@@ -410,7 +430,7 @@ class Assistant:
             for reports in batch:
                 f = reports[0]
                 if f.question in vectors and self._answered(
-                        self._weigh(f.question, vectors[f.question], judge, embed=embed), active):
+                        self._weigh(f.question, vectors[f.question], judge, matcher, embed), active):
                     continue
                 waiting.append({**dataclasses.asdict(f), "reports": len(reports)})
                 if len(waiting) >= limit:

@@ -411,6 +411,15 @@ def test_two_reviewers_linking_one_question_at_once_leave_one_link(assistant, mo
     assert assistant.find_correction(question) is None
 
 
+def test_imported_times_are_stored_as_the_store_writes_them():
+    from indexes.corrections import utc_stamp
+
+    assert utc_stamp("2026-11-27T10:00:00Z") == "2026-11-27T10:00:00.000000+00:00"
+    assert utc_stamp("2026-11-27T12:00:00+02:00") == utc_stamp("2026-11-27 10:00") == "2026-11-27T10:00:00.000000+00:00"
+    with pytest.raises(ValueError, match="not an ISO 8601 time"):
+        utc_stamp("yesterday")
+
+
 def test_a_same_as_link_holds_in_its_own_words_only(assistant):
     """A reviewer vouched for the linked wording, not for what the classifier would take for
     a rewording of it (the near misses of a paraphrase look like rewordings of it)."""
@@ -426,8 +435,8 @@ def test_a_same_as_link_holds_in_its_own_words_only(assistant):
     assert assistant.find_correction(other) is None
     assert assistant.find_correction("What is the procedure to bring Wombat to its newest releases?")[0].id == c.id
     asked = assistant.ask(other)  # the rewording goes to the review queue instead
-    assert [(s["answer_id"], s["correction_id"]) for s in assistant.suggest_links(min_similarity=band)] == [
-        (asked.id, c.id)]
+    assert [(s["answer_id"], s["correction_id"], s["nearest_question"])
+            for s in assistant.suggest_links(min_similarity=band)] == [(asked.id, c.id, link)]
 
 
 def test_wrong_answers_wait_for_a_reviewer_one_per_question_until_settled(assistant):
@@ -444,7 +453,7 @@ def test_wrong_answers_wait_for_a_reviewer_one_per_question_until_settled(assist
         assistant.feedback(answer.id, good=False)
     assistant.feedback(fine.id, good=True)
     assert waiting() == [("Where does wombat keep its logs?", 1), ("how do i purge wombat's cache", 2)]
-    assert len(assistant.wrong_answers(limit=1)) == 1
+    assert len(assistant.wrong_answers(limit=1)) == 1 and len(assistant.wrong_answers(scan=1)) == 1
     # a correction written for the question settles it, through any of its answers or none
     assistant.correct("Run wombat cache --purge.", question="How do I purge wombat's cache")
     assert waiting() == [("Where does wombat keep its logs?", 1)]
@@ -456,15 +465,29 @@ def test_wrong_answers_wait_for_a_reviewer_one_per_question_until_settled(assist
     assistant.feedback(wrong.id, good=False, comment="that was 1.x")
     assert [(w["answer_id"], w["correction_id"], w["comment"]) for w in assistant.wrong_answers()] == [
         (wrong.id, logs.id, "that was 1.x")]
-    assistant.correct("In ~/.wombat/logs since 2.0.", answer_id=wrong.id)  # a reviewer acts on it
-    assert waiting() == []
-    # a model answer that a correction written since answers (another wording) is settled too
+    # the reviewer writes the right answer: it replaces that correction for the question (the same
+    # words: the wrong one is disabled)
+    fixed = assistant.correct("In ~/.wombat/logs since 2.0.", answer_id=wrong.id)
+    assert waiting() == [] and assistant.corrections.get(logs.id).active is False
+    assert assistant.ask("Where does Wombat keep its logs?").correction["id"] == fixed.id
+    # ... or, asked in other words, it is linked not_same_as the correction that answered it
+    assistant.corrections.set_meta("matcher", {"band": 0.0, "accept": 0.0, "p_min": 0.5, "weights": [0.0] * 6})  # all match
+    where = assistant.ask("which folder holds the wombat log files")
+    gave = where.correction["id"]
+    assistant.feedback(where.id, good=False)
+    mine = assistant.correct("In the folder of your choice: wombat --log-dir.", answer_id=where.id)
+    assert assistant.ask(where.question).correction["id"] == mine.id and assistant.corrections.get(gave).active
+    assert [c.not_same_as for c in assistant.linked_questions(gave, where.question)] == [gave]
+    # a not_same_as link settles only an answer that correction gave, not the model's own
+    for c in assistant.corrections.list():  # (a disabled correction settles nothing: those wait again)
+        assistant.corrections.update(c.id, active=False)
     upgrade = assistant.ask("how can I upgrade wombat")
     assistant.feedback(upgrade.id, good=False)
-    assert waiting() == [("how can I upgrade wombat", 1)]
-    assistant.corrections.set_meta("matcher", {"band": 0.0, "accept": 0.0, "p_min": 0.5, "weights": [0.0] * 6})  # all match
+    assistant.correct(answer_id=upgrade.id, not_same_as=fixed.id)  # (a reviewer could, from the queue)
+    assert waiting()[0] == ("how can I upgrade wombat", 1)
+    # a model answer that a correction written since answers (another wording) is settled too
     assistant.correct("Run wombat self-update.", question="upgrading wombat")
-    assert waiting() == []
+    assert "how can I upgrade wombat" not in dict(waiting())
 
 
 def test_suggested_links_are_questions_a_correction_nearly_matched(assistant):

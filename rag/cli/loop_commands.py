@@ -101,9 +101,12 @@ def correct(ctx, answer_id, text, same_as, not_same_as, question, reason, author
 
     When a correction missed a paraphrase, link the question to it with --same-as ID; when
     it was applied to a question it does not answer, with --not-same-as ID. --same-as holds
-    for that question in its own words (case, punctuation and word forms aside), --not-same-as
-    also for what the matcher takes for its rewordings; `rag corrections pairs` exports the
-    links for calibration."""
+    for that question in its own words (case, punctuation and word forms aside; with an LLM
+    judge, for what the judge takes for the same question), --not-same-as also for what the
+    matcher takes for its rewordings; `rag corrections pairs` exports the links for calibration.
+
+    Correcting an answer that another correction gave replaces that one for the question: in
+    the same words it is disabled, in other words the question is linked --not-same-as it."""
     if not answer_id and not question:
         raise click.UsageError("give the ANSWER_ID of a logged answer, or --question")
     if sum(x is not None for x in (text, same_as, not_same_as)) != 1:
@@ -346,7 +349,7 @@ def corrections_pairs(ctx, file, index):
 def corrections_import(ctx, file, index, as_json):
     """Add corrections from JSONL (as written by export); their questions are embedded again.
     A linked question whose correction is neither in the index nor earlier in FILE is skipped."""
-    from indexes.corrections import Correction
+    from indexes.corrections import Correction, utc_stamp
     from pipelines.embed import canonical_name
 
     try:
@@ -357,6 +360,11 @@ def corrections_import(ctx, file, index, as_json):
                 continue
             data = json.loads(line)
             data["model"] = canonical_name(assistant.config.embedding_model)
+            if "created_at" in data:  # times compare as text: the store's own format
+                try:
+                    data["created_at"] = utc_stamp(data["created_at"])
+                except ValueError as exc:
+                    raise ValueError(f"line {number}: {exc}") from None
             c = Correction(**{k: v for k, v in data.items() if k in Correction.__dataclass_fields__})
             if c.linked_to and store.get(c.linked_to) is None:
                 skipped.append(c.id)

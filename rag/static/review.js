@@ -91,7 +91,8 @@ function renderWrong(items, corrections) {
     if (applied) {  // a correction gave this answer: wrong, or applied to another question
       $(".applied", item).hidden = false;
       $(".applied-text", item).textContent = `This answer came from the correction for “${applied.question}”. `
-        + "If that correction answers another question, keep it away from this one; either way you can write the right answer below.";
+        + "The right answer written below replaces it for this question (asked in the same words, that correction "
+        + "is disabled). If only the match was wrong, keep that correction away from this question instead.";
       const button = $(".wrong-match", item);
       button.addEventListener("click", async () => {
         const made = await save(item, button,
@@ -257,7 +258,7 @@ function failed(section, error) {
   }
 }
 
-// Each list loads on its own: the review queue is the slow one (it embeds the logged questions).
+// Each list loads on its own: the review queue and the waiting answers embed logged questions.
 async function load() {
   const status = $("#sign-in-status");
   status.textContent = "Loading…";

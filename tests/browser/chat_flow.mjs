@@ -1,19 +1,12 @@
 // Asks one question on the chat page in headless Chromium, watches the answer stream in,
 // checks its numbered sources, sends a thumbs-down with a comment, and prints what it saw
 // as JSON. Usage: node chat_flow.mjs URL QUESTION COMMENT SCREENSHOT.png
-import { chromium } from "playwright-core";
+import { openPage } from "./browser.mjs";
 
 const [url, question, comment, screenshot] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"],
-});
-const result = { console: [], requests: [] };
+const result = {};
+const { browser, page } = await openPage(result);
 try {
-  const page = await browser.newPage();
-  page.on("console", (m) => { if (m.type() === "error") result.console.push(m.text()); });
-  page.on("request", (r) => result.requests.push(new URL(r.url()).host));
   await page.goto(url);
   // Record every text the answer shows while it streams (before the final answer lands).
   await page.evaluate(() => {

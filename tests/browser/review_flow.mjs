@@ -2,19 +2,12 @@
 // correction for an answer marked wrong, says "same question" to one question in the review
 // queue, disables and enables a correction, and prints what it saw as JSON.
 // Usage: node review_flow.mjs URL TOKEN WRONG_ANSWER_ID CORRECTED_ANSWER QUEUED_ANSWER_ID SCREENSHOT.png
-import { chromium } from "playwright-core";
+import { openPage } from "./browser.mjs";
 
 const [url, token, wrongId, corrected, queuedId, screenshot] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"],
-});
-const result = { console: [], requests: [] };
+const result = {};
+const { browser, page } = await openPage(result);
 try {
-  const page = await browser.newPage();
-  page.on("console", (m) => { if (m.type() === "error") result.console.push(m.text()); });
-  page.on("request", (r) => result.requests.push(new URL(r.url()).host));
   await page.goto(url);
   await page.fill("#token", "not-the-token-at-all");
   await page.fill("#author", "rita");
