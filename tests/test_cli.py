@@ -146,3 +146,11 @@ def test_feedback_and_corrections_close_the_loop(docs):
     assert as_json(rag("corrections", "suggest", "--json"))["suggestions"] == []
     rag("corrections", "disable", cid)
     assert as_json(rag("ask", "what licence does wombat use", "--json"))["correction"] is None
+    # an answer the correction gave, corrected in other words: the new one answers that question,
+    # the old one still its own
+    rag("corrections", "enable", cid)
+    given = as_json(rag("ask", "is wombat open source", "--json"))
+    assert given["correction"]["id"] == cid
+    mine = as_json(rag("correct", given["id"], "--answer", "Yes: its source is on GitHub.", "--json"))["id"]
+    assert as_json(rag("ask", "Is Wombat open source?", "--json"))["correction"]["id"] == mine
+    assert as_json(rag("ask", "what licence does wombat use", "--json"))["correction"]["id"] == cid
