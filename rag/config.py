@@ -129,3 +129,8 @@ class Config(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         """Round-trips through `Config(**d)`; the API key is left out."""
         return self.model_dump(mode="json")
+
+    @property
+    def admin_token(self) -> str:
+        """`serve_admin_token` without surrounding blanks; "" when unset or blank (admin off)."""
+        return self.serve_admin_token.get_secret_value().strip() if self.serve_admin_token else ""

@@ -106,7 +106,7 @@ class ServerState:
         self.assistant = assistant or Assistant(config)
         self.limiter = RateLimiter(config.serve_rate_limit)
         self.started = time.time()
-        token = config.serve_admin_token.get_secret_value().strip() if config.serve_admin_token else ""
+        token = config.admin_token
         if token and len(token) < MIN_TOKEN_CHARS:
             raise ConfigError(f"serve_admin_token is too short: use at least {MIN_TOKEN_CHARS} random characters "
                               "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`).")

@@ -104,7 +104,7 @@ def serve(ctx, index, host, port, llm_base_url, llm_model, replicas, max_replica
         click.echo(f"Starting the assistant on {status['chunks']} chunks from {status['index']} ...", err=True)
         server.run(config, blocking=False)
         click.echo(f"Serving at http://{config.serve_host}:{config.serve_port}/ (Ctrl-C to stop)", err=True)
-        if config.serve_admin_token and config.serve_admin_token.get_secret_value().strip():
+        if config.admin_token:
             click.echo(f"Reviewers' page: http://{config.serve_host}:{config.serve_port}/review (the admin token)",
                        err=True)
         while True:
