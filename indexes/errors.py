@@ -9,6 +9,10 @@ class ConfigError(RagError):
     """A setting is missing or invalid."""
 
 
+class ConflictError(RagError):
+    """Another writer decided otherwise at the same moment, and their decision stands."""
+
+
 class MissingExtraError(RagError, ImportError):
     """An optional dependency is not installed; the message names the extra."""
 

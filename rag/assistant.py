@@ -19,7 +19,7 @@ from pipelines.chunk import ChunkingConfig
 from pipelines.embed import Embedder, canonical_name, load_embedder
 from pipelines.ingest import IngestOptions, IngestReport, ingest
 from indexes.corrections import AnswerRecord, Correction, CorrectionStore, Feedback, now, open_corrections
-from indexes.errors import RagError
+from indexes.errors import ConflictError, RagError
 from rag.attribution import attribute
 from rag.config import Config
 from rag.corrections import Matcher, correction_info, embed_once, question_key, same_words
@@ -375,7 +375,7 @@ class Assistant:
             if old.id != newest.id:
                 self.corrections.remove(old.id)
         if newest.id != link.id and bool(newest.same_as) != bool(link.same_as):
-            raise RagError(f"Another reviewer ({newest.author}) linked this question "
+            raise ConflictError(f"Another reviewer ({newest.author}) linked this question "
                            f"{'same_as' if newest.same_as else 'not_same_as'} correction {target.id} at the same "
                            f"moment; their decision stands. Link it again to change it.")
         return newest

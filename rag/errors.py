@@ -2,6 +2,7 @@
 
 from indexes.errors import (
     ConfigError,
+    ConflictError,
     IndexError_,
     IndexLockedError,
     IndexMismatchError,
@@ -15,6 +16,7 @@ from indexes.errors import (
 
 __all__ = [
     "ConfigError",
+    "ConflictError",
     "IndexError_",
     "IndexLockedError",
     "IndexMismatchError",

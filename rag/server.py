@@ -37,7 +37,7 @@ from typing import Any, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from indexes.errors import ConfigError, MissingExtraError, RagError
+from indexes.errors import ConfigError, ConflictError, MissingExtraError, RagError
 from rag.assistant import Assistant
 from rag.config import Config
 from rag.types import Answer
@@ -517,6 +517,8 @@ def create_app(state: ServerState):
                                            question=_clean(body.question), reason=_clean(body.reason),
                                            author=_clean(body.author), sources=body.sources,
                                            same_as=body.same_as, not_same_as=body.not_same_as)
+        except ConflictError as exc:  # another reviewer linked it the other way at the same moment
+            raise HTTPException(409, str(exc)) from None
         except RagError as exc:
             raise HTTPException(400, str(exc)) from None
         return correction.to_dict()

@@ -9,7 +9,7 @@ from pipelines.embed import HashEmbedder
 from rag import Assistant, Config
 from rag.corrections import (DEFAULT_MATCHER as DEFAULT, FEATURES, PREVIOUS_FEATURES, Matcher, calibrate, differing_words,
                              evaluate_matcher, features)
-from rag.errors import RagError
+from rag.errors import ConflictError, RagError
 from rag.llm import ScriptedChat
 from tests.conftest import write_chunks
 from tests.corrections_contract import CorrectionStoreContract
@@ -400,7 +400,7 @@ def test_two_reviewers_linking_one_question_at_once_leave_one_link(assistant, mo
             add(other, embedding)  # the other reviewer's write, after this one read the links
 
     monkeypatch.setattr(store, "add", add_and_race)
-    with pytest.raises(RagError, match=r"Another reviewer \(bo\) linked this question same_as"):
+    with pytest.raises(ConflictError, match=r"Another reviewer \(bo\) linked this question same_as"):
         assistant.correct(question=question, not_same_as=c.id, author="cy")
     assert [x.id for x in assistant.linked_questions(c.id, question)] == [other.id]
     store.remove(other.id)

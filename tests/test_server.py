@@ -101,7 +101,7 @@ def test_corrections_routes_are_off_without_a_token(index):
     assert client.get("/review").status_code == 404  # the reviewers' page too
 
 
-def test_review_page_lists_answers_marked_wrong_until_a_reviewer_corrects_them(index):
+def test_review_page_lists_answers_marked_wrong_until_a_reviewer_corrects_them(index, monkeypatch):
     """What the reviewers' page (/review) reads and writes, through the admin routes."""
     client = make_client(index, serve_admin_token=TOKEN)
     page = client.get("/review")
@@ -131,6 +131,15 @@ def test_review_page_lists_answers_marked_wrong_until_a_reviewer_corrects_them(i
     assert client.get("/v1/feedback/open?limit=0", headers=auth).status_code == 422
     nameless = client.post("/v1/corrections", headers=auth, json={"answer_id": worse["id"], "answer": "In S3.", "author": ""})
     assert nameless.status_code == 422
+    from rag.errors import ConflictError
+
+    def conflict(*args, **kwargs):
+        raise ConflictError("Another reviewer (bo) linked this question same_as correction x at the same moment")
+
+    with monkeypatch.context() as patch:  # another reviewer's contrary link won at the same moment: 409, with who
+        patch.setattr(Assistant, "correct", conflict)
+        clash = client.post("/v1/corrections", headers=auth, json={"answer_id": worse["id"], "not_same_as": made.json()["id"]})
+    assert clash.status_code == 409 and "Another reviewer (bo)" in clash.json()["error"]
     from indexes.corrections import SqliteCorrectionStore
 
     store = SqliteCorrectionStore(index.location)  # as `rag ingest` flags it when a cited file changes
