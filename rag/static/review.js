@@ -48,20 +48,14 @@ function setCount(id, n) {
   $(id).textContent = `(${n})`;
 }
 
-// Saves with `action` from `button` of `item`, and says how it went in the item's status.
-// The author's name is required. Returns the result, or null when nothing was saved.
-async function save(item, button, action, done) {
+// Runs `action` from `button` of `item` and says how it went in the item's status; the
+// button stays disabled once it worked. Returns the result, or null when nothing was saved.
+async function send(item, button, action, done) {
   const status = $(".status", item);
-  const author = $("#author").value.trim();
-  if (!author) {
-    status.textContent = "Type your name above first: it is shown on what you write.";
-    $("#author").focus();
-    return null;
-  }
   button.disabled = true;
   status.textContent = "Saving…";
   try {
-    const result = await action(author);
+    const result = await action();
     status.textContent = done(result);
     return result;
   } catch (error) {
@@ -70,6 +64,17 @@ async function save(item, button, action, done) {
     if (error.status === 401) signOut("The token was refused: type it again (what you typed is kept).");
     return null;
   }
+}
+
+// `send` for what is written in the reviewer's name, which is required.
+async function save(item, button, action, done) {
+  const author = $("#author").value.trim();
+  if (!author) {
+    $(".status", item).textContent = "Type your name above first: it is shown on what you write.";
+    $("#author").focus();
+    return null;
+  }
+  return send(item, button, () => action(author), done);
 }
 
 function renderWrong(items, corrections) {
@@ -208,17 +213,12 @@ function correctionItem(c) {
   show();
   // enable also clears the review flag (as `rag corrections enable` does)
   const change = async (button, enable, message) => {
-    const status = $(".status", item);
-    button.disabled = true;
-    try {
-      Object.assign(c, await api("POST", `/v1/corrections/${encodeURIComponent(c.id)}/${enable ? "enable" : "disable"}`));
+    const updated = await send(item, button,
+      () => api("POST", `/v1/corrections/${encodeURIComponent(c.id)}/${enable ? "enable" : "disable"}`), () => message);
+    if (updated) {
+      Object.assign(c, updated);
       show();
-      status.textContent = message;
-    } catch (error) {
-      status.textContent = `Not saved: ${error.message}`;
-      if (error.status === 401) signOut("The token was refused: type it again.");
-    } finally {
-      button.disabled = false;
+      button.disabled = false;  // it can be switched back
     }
   };
   toggle.addEventListener("click", () => (c.active
