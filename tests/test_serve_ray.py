@@ -187,7 +187,10 @@ def test_review_page_corrects_a_wrong_answer_and_confirms_a_queued_question(serv
     """The reviewers' page in Chromium: a correction for an answer marked wrong, and "same
     question" for a rewording the matcher was unsure of; then both are answered by them."""
     node = _browser()
-    assert f"Reviewers' page: {served['url']}/review" in (served["work"] / "serve.log").read_text()
+    log, deadline = served["work"] / "serve.log", time.monotonic() + 60  # printed once `serve.run` returns
+    while f"Reviewers' page: {served['url']}/review" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert f"Reviewers' page: {served['url']}/review" in log.read_text()
     auth = {"Authorization": f"Bearer {TOKEN}"}
     wrong = post(served, "/v1/ask", {"question": "Which backend retries uploads?"}).json()
     assert post(served, "/v1/feedback", {"answer_id": wrong["id"], "good": False,
