@@ -14,6 +14,19 @@ for name in list(os.environ):
         del os.environ[name]
 
 FIXTURES = Path(__file__).parent / "fixtures"
+BROWSER_DIR = Path(__file__).parent / "browser"
+
+
+def browser_node() -> str:
+    """node, for the page flows under tests/browser (Debian's chromium, playwright-core from npm):
+    skipped where they are missing, failed if RAG_REQUIRE_BROWSER is set (scripts/test.sh sets it)."""
+    node, chromium = shutil.which("node"), shutil.which("chromium") or "/usr/bin/chromium"
+    ready = node and Path(chromium).exists() and (BROWSER_DIR / "node_modules" / "playwright-core").exists()
+    if not ready:
+        if os.environ.get("RAG_REQUIRE_BROWSER", "0") != "0":
+            pytest.fail("the browser test needs node, /usr/bin/chromium and tests/browser/node_modules (scripts/test.sh)")
+        pytest.skip("no chromium/playwright-core here; scripts/test.sh installs them")
+    return node
 
 
 @pytest.fixture

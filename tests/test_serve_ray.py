@@ -4,7 +4,6 @@ scripts/test.sh installs both and sets RAG_REQUIRE_BROWSER=1 so that CI cannot s
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -15,13 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import BROWSER_DIR, FIXTURES, browser_node
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("ray.serve")
 
 RAG = str(Path(sys.executable).with_name("rag"))
-BROWSER_DIR = Path(__file__).parent / "browser"
 TOKEN = "test-admin-token-0123456789"
 SOURCE_URL = "https://docs.example/{path}.html"
 
@@ -141,18 +139,8 @@ def test_corrections_admin_needs_the_token(served):
     assert httpx.get(served["url"] + "/v1/corrections", headers=auth).status_code == 200
 
 
-def _browser():
-    node, chromium = shutil.which("node"), shutil.which("chromium") or "/usr/bin/chromium"
-    ready = node and Path(chromium).exists() and (BROWSER_DIR / "node_modules" / "playwright-core").exists()
-    if not ready:
-        if os.environ.get("RAG_REQUIRE_BROWSER", "0") != "0":
-            pytest.fail("the browser test needs node, /usr/bin/chromium and tests/browser/node_modules (scripts/test.sh)")
-        pytest.skip("no chromium/playwright-core here; scripts/test.sh installs them")
-    return node
-
-
 def chat_in_browser(served, question, comment, shot):
-    node = _browser()
+    node = browser_node()
     result = subprocess.run([node, "chat_flow.mjs", served["url"] + "/", question, comment, str(shot)],
                             cwd=BROWSER_DIR, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -186,7 +174,7 @@ def test_chat_page_streams_cites_and_sends_feedback(served):
 def test_review_page_corrects_a_wrong_answer_and_confirms_a_queued_question(served):
     """The reviewers' page in Chromium: a correction for an answer marked wrong, and "same
     question" for a rewording the matcher was unsure of; then both are answered by them."""
-    node = _browser()
+    node = browser_node()
     log, deadline = served["work"] / "serve.log", time.monotonic() + 60  # printed once `serve.run` returns
     while f"Reviewers' page: {served['url']}/review" not in log.read_text() and time.monotonic() < deadline:
         time.sleep(0.5)

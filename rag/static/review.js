@@ -9,6 +9,9 @@ const TOKEN_KEY = "rag-admin-token";
 const AUTHOR_KEY = "rag-review-author";
 let token = sessionStorage.getItem(TOKEN_KEY) || "";
 const drafts = new Map();  // what was typed for an answer id: kept across reloads and sign-ins
+// How many items the two long lists ask for; "Show more" doubles it, up to what the server allows.
+const limits = { wrong: { n: 200, max: 10000 }, queue: { n: 50, max: 500 } };
+const full = new Set();  // count ids of lists that came back at their limit: more may be waiting
 
 async function api(method, path, body) {
   const headers = { Authorization: `Bearer ${token}` };
@@ -45,7 +48,16 @@ function describe(item) {  // buttons name the question they act on, for screen 
 }
 
 function setCount(id, n) {
-  $(id).textContent = `(${n})`;
+  $(id).textContent = `(${n}${full.has(id) ? "+" : ""})`;
+}
+
+// A list that came back at its limit says so and offers more (its count reads "200+").
+function atLimit(name, countId, shown) {
+  const limit = limits[name];
+  const more = $(`#${name}-more`);
+  const capped = shown >= limit.n;
+  if (capped) full.add(countId); else full.delete(countId);
+  more.hidden = !capped || limit.n >= limit.max;
 }
 
 // Runs `action` from `button` of `item` and says how it went in the item's status; the
@@ -133,6 +145,7 @@ function renderWrong(items, corrections) {
     describe(item);
     list.append(item);
   }
+  atLimit("wrong", "#wrong-count", items.length);
   setCount("#wrong-count", items.length);
   if (!items.length) list.textContent = "No answer marked wrong is waiting for a reviewer.";
 }
@@ -175,6 +188,7 @@ function renderQueue(suggestions, corrections) {
     describe(item);
     list.append(item);
   }
+  atLimit("queue", "#queue-count", suggestions.length);
   setCount("#queue-count", suggestions.length);
   if (!suggestions.length) list.textContent = "Nothing to review: no logged question was a near match.";
 }
@@ -263,8 +277,8 @@ async function load() {
   const status = $("#sign-in-status");
   status.textContent = "Loading…";
   const [wrong, queue, corrections] = await Promise.allSettled([
-    api("GET", "/v1/feedback/open"),
-    api("GET", "/v1/corrections/suggestions?limit=50"),
+    api("GET", `/v1/feedback/open?limit=${limits.wrong.n}`),
+    api("GET", `/v1/corrections/suggestions?limit=${limits.queue.n}`),
     api("GET", "/v1/corrections"),
   ]);
   if ([wrong, queue, corrections].some((r) => r.status === "rejected" && r.reason.status === 401)) {
@@ -304,6 +318,12 @@ $("#sign-in").addEventListener("submit", (event) => {
   load();
 });
 $("#reload").addEventListener("click", load);
+for (const name of Object.keys(limits)) {
+  $(`#${name}-more`).addEventListener("click", () => {
+    limits[name].n = Math.min(limits[name].n * 2, limits[name].max);
+    load();  // what was typed is kept (drafts)
+  });
+}
 if (token) {
   $("#token").required = false;
   load();
