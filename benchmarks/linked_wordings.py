@@ -1,6 +1,6 @@
 """Does a correction hold better once it has other wordings of its question linked to it?
 
-    python benchmarks/linked_wordings.py [--sets test,test2,test3,test4,test5] [--max-k 1]
+    python benchmarks/linked_wordings.py [--sets test,test2,test3,test4,test5,test6,test7] [--max-k 1]
 
 Through the ask path (`Assistant.find_correction`, the default matcher, no judge): every
 anchor question of a held-out set is a correction in one store. Then, for each anchor, the
@@ -54,7 +54,7 @@ def run(embedder, pairs: list[dict], k: int, max_k: int) -> tuple[float, float, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default="test,test2,test3,test4,test5")
+    parser.add_argument("--sets", default="test,test2,test3,test4,test5,test6,test7")
     parser.add_argument("--max-k", type=int, default=1, help="links per correction: 0 to this")
     args = parser.parse_args()
     embedder = load_embedder()
