@@ -15,7 +15,7 @@ import threading
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +27,21 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def utc_stamp(value: str) -> str:
+def utc_stamp(value: str, leeway: timedelta = timedelta(minutes=5)) -> str:
     """An ISO 8601 time from elsewhere (an import) as `now()` writes it, so that times compare
-    as text: UTC, to the microsecond. A time without a zone is taken as UTC."""
+    as text: UTC, to the microsecond. A time without a zone is taken as UTC. A time more than
+    `leeway` ahead of this machine's clock is refused: the newest link of a question stands,
+    new links are stamped after it, and a thumbs down counts as settled by what was written
+    after it, so one stamp from the future would settle every later complaint."""
     try:
         moment = datetime.fromisoformat(value)
     except (TypeError, ValueError):
         raise ValueError(f"created_at {value!r} is not an ISO 8601 time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
+    if moment > datetime.now(timezone.utc) + leeway:
+        raise ValueError(f"created_at {value!r} is in the future by this machine's clock: "
+                         f"fix the time (or the clock) and import again")
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 

@@ -1,4 +1,5 @@
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -418,6 +419,10 @@ def test_imported_times_are_stored_as_the_store_writes_them():
     assert utc_stamp("2026-11-27T12:00:00+02:00") == utc_stamp("2026-11-27 10:00") == "2026-11-27T10:00:00.000000+00:00"
     with pytest.raises(ValueError, match="not an ISO 8601 time"):
         utc_stamp("yesterday")
+    with pytest.raises(ValueError, match="in the future"):  # it would settle every later thumbs down
+        utc_stamp("2999-01-01T00:00:00Z")
+    soon = (datetime.now(timezone.utc) + timedelta(minutes=1)).isoformat()
+    assert utc_stamp(soon) > utc_stamp("2026-11-27T10:00:00Z")  # another machine's clock a little ahead
 
 
 def test_a_same_as_link_holds_in_its_own_words_only(assistant):
