@@ -30,19 +30,22 @@ def now() -> str:
 def utc_stamp(value: str, leeway: timedelta = timedelta(minutes=5)) -> str:
     """An ISO 8601 time from elsewhere (an import) as `now()` writes it, so that times compare
     as text: UTC, to the microsecond. A time without a zone is taken as UTC. A time more than
-    `leeway` ahead of this machine's clock is refused: the newest link of a question stands,
-    new links are stamped after it, and a thumbs down counts as settled by what was written
-    after it, so one stamp from the future would settle every later complaint."""
+    `leeway` ahead of this machine's clock is refused, and one less far ahead (another
+    machine's clock) is stored as now: the newest link of a question stands, new links are
+    stamped after it, and a thumbs down counts as settled by what was written after it, so a
+    stamp from the future would settle the complaints that come before it is reached."""
     try:
         moment = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.astimezone(timezone.utc)
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"created_at {value!r} is not an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    if moment > datetime.now(timezone.utc) + leeway:
+    current = datetime.now(timezone.utc)
+    if moment > current + leeway:
         raise ValueError(f"created_at {value!r} is in the future by this machine's clock: "
                          f"fix the time (or the clock) and import again")
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return min(moment, current).isoformat(timespec="microseconds")  # a clock a little ahead: now
 
 
 def new_id() -> str:

