@@ -387,10 +387,10 @@ class Assistant:
         return [c for c in self.corrections.list(include_inactive=True)
                 if c.linked_to == correction_id and question_key(c.question) == key]
 
-    def wrong_answers(self, limit: int = 200, scan: int = 1000) -> list[dict[str, Any]]:
+    def wrong_answers(self, limit: int = 200, scan: int | None = None) -> list[dict[str, Any]]:
         """Answers marked wrong that wait for a reviewer, newest first, one per question (case,
         punctuation and contractions aside; `reports`: how many thumbs down it has had), of
-        the last `scan` thumbs down.
+        the last `scan` thumbs down (default: five per answer asked for, at least 1000).
 
         A question is settled, and left out, once an active correction with an answer, or a
         `same_as` link, was written for it after its newest thumbs down (for that answer, or
@@ -398,6 +398,7 @@ class Assistant:
         it (as `ask` would now, judge aside). An answer a correction gave stays until a
         reviewer writes the right one (which replaces that correction for the question) or
         links the question `not_same_as` that correction."""
+        scan = max(1000, 5 * limit) if scan is None else scan
         stored = self.corrections.list(include_inactive=True)
         written: dict[str, list[Correction]] = {}
         for c in stored:

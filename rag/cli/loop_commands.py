@@ -51,8 +51,8 @@ def feedback_add(ctx, answer_id, good, comment, index, as_json):
 @feedback.command(name="list")
 @click.option("--bad", "bad_only", is_flag=True, help="Only thumbs down.")
 @click.option("--open", "open_only", is_flag=True,
-              help="Only answers marked wrong that wait for a reviewer: newest first, one per question, none "
-                   "that a correction or link written since settles, nor one a correction answers now.")
+              help="Only answers marked wrong that wait for a reviewer (of all thumbs down): newest first, one per "
+                   "question, none that a correction or link written since settles, nor one a correction answers now.")
 @index_option
 @json_option
 @click.pass_context

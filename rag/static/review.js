@@ -51,13 +51,11 @@ function setCount(id, n) {
   $(id).textContent = `(${n}${full.has(id) ? "+" : ""})`;
 }
 
-// A list that came back at its limit says so and offers more (its count reads "200+").
-function atLimit(name, countId, shown) {
-  const limit = limits[name];
-  const more = $(`#${name}-more`);
-  const capped = shown >= limit.n;
+// A list that came back at the limit it asked for says so and offers more (its count reads "200+").
+function atLimit(name, countId, shown, asked) {
+  const capped = shown >= asked;
   if (capped) full.add(countId); else full.delete(countId);
-  more.hidden = !capped || limit.n >= limit.max;
+  $(`#${name}-more`).hidden = !capped || asked >= limits[name].max;
 }
 
 // Runs `action` from `button` of `item` and says how it went in the item's status; the
@@ -89,7 +87,7 @@ async function save(item, button, action, done) {
   return send(item, button, () => action(author), done);
 }
 
-function renderWrong(items, corrections) {
+function renderWrong(items, corrections, asked) {
   const list = $("#wrong");
   list.textContent = "";
   for (const f of items) {
@@ -145,12 +143,12 @@ function renderWrong(items, corrections) {
     describe(item);
     list.append(item);
   }
-  atLimit("wrong", "#wrong-count", items.length);
+  atLimit("wrong", "#wrong-count", items.length, asked);
   setCount("#wrong-count", items.length);
   if (!items.length) list.textContent = "No answer marked wrong is waiting for a reviewer.";
 }
 
-function renderQueue(suggestions, corrections) {
+function renderQueue(suggestions, corrections, asked) {
   const list = $("#queue");
   list.textContent = "";
   for (const s of suggestions) {
@@ -188,7 +186,7 @@ function renderQueue(suggestions, corrections) {
     describe(item);
     list.append(item);
   }
-  atLimit("queue", "#queue-count", suggestions.length);
+  atLimit("queue", "#queue-count", suggestions.length, asked);
   setCount("#queue-count", suggestions.length);
   if (!suggestions.length) list.textContent = "Nothing to review: no logged question was a near match.";
 }
@@ -267,29 +265,61 @@ function addCorrection(c) {
 function failed(section, error) {
   if (error.status === 401) {
     signOut("The token was refused.");
-  } else {
-    $(section).textContent = `Could not load this list: ${error.message}`;
+    return;
   }
+  $(`#${section}`).textContent = `Could not load this list: ${error.message}`;
+  $(`#${section}-count`).textContent = "";
+  full.delete(`#${section}-count`);
+  if (section in limits) $(`#${section}-more`).hidden = true;
+}
+
+// The two long lists, each asked for up to its limit; `byId` is the corrections of the last load.
+const lists = {
+  wrong: { path: (n) => `/v1/feedback/open?limit=${n}`, render: (data, n) => renderWrong(data.feedback, byId, n) },
+  queue: { path: (n) => `/v1/corrections/suggestions?limit=${n}`, render: (data, n) => renderQueue(data.suggestions, byId, n) },
+};
+let byId = new Map();
+const latest = { wrong: 0, queue: 0 };  // a list's newest request: answers to older ones are dropped
+
+function fetchList(name) {
+  const asked = limits[name].n;
+  const ticket = ++latest[name];
+  const more = $(`#${name}-more`);
+  more.disabled = true;
+  const request = api("GET", lists[name].path(asked));
+  const show = (result) => {
+    if (ticket !== latest[name]) return;
+    more.disabled = false;
+    if (result.status === "fulfilled") lists[name].render(result.value, asked); else failed(name, result.reason);
+  };
+  return { request, show };
+}
+
+// "Show more" reloads its own list only.
+async function loadMore(name) {
+  const { request, show } = fetchList(name);
+  const [result] = await Promise.allSettled([request]);
+  show(result);
 }
 
 // Each list loads on its own: the review queue and the waiting answers embed logged questions.
 async function load() {
   const status = $("#sign-in-status");
   status.textContent = "Loading…";
-  const [wrong, queue, corrections] = await Promise.allSettled([
-    api("GET", `/v1/feedback/open?limit=${limits.wrong.n}`),
-    api("GET", `/v1/corrections/suggestions?limit=${limits.queue.n}`),
-    api("GET", "/v1/corrections"),
+  const wrong = fetchList("wrong");
+  const queue = fetchList("queue");
+  const [wrongResult, queueResult, corrections] = await Promise.allSettled([
+    wrong.request, queue.request, api("GET", "/v1/corrections"),
   ]);
-  if ([wrong, queue, corrections].some((r) => r.status === "rejected" && r.reason.status === 401)) {
+  if ([wrongResult, queueResult, corrections].some((r) => r.status === "rejected" && r.reason.status === 401)) {
     signOut("The token was refused.");
     return;
   }
-  const byId = new Map(corrections.status === "fulfilled" ? corrections.value.corrections.map((c) => [c.id, c]) : []);
-  if (wrong.status === "fulfilled") renderWrong(wrong.value.feedback, byId); else failed("#wrong", wrong.reason);
-  if (queue.status === "fulfilled") renderQueue(queue.value.suggestions, byId); else failed("#queue", queue.reason);
+  byId = new Map(corrections.status === "fulfilled" ? corrections.value.corrections.map((c) => [c.id, c]) : []);
+  wrong.show(wrongResult);
+  queue.show(queueResult);
   if (corrections.status === "fulfilled") renderCorrections(corrections.value.corrections);
-  else failed("#corrections", corrections.reason);
+  else failed("corrections", corrections.reason);
   $("#work").hidden = false;
   $("#reload").hidden = false;
   status.textContent = "";
@@ -321,7 +351,7 @@ $("#reload").addEventListener("click", load);
 for (const name of Object.keys(limits)) {
   $(`#${name}-more`).addEventListener("click", () => {
     limits[name].n = Math.min(limits[name].n * 2, limits[name].max);
-    load();  // what was typed is kept (drafts)
+    loadMore(name);  // what was typed is kept (drafts)
   });
 }
 if (token) {
