@@ -53,7 +53,7 @@ LEGACY_FEATURES = ("cosine", "jaccard")
 # overridden on the held-out pairs of seven writers: corrections_test.jsonl 31% / 0% / 0%,
 # corrections_test2.jsonl 33% / 0% / 0%, corrections_test3.jsonl 8% / 1.8% / 0%,
 # corrections_test4.jsonl 20% / 0% / 0%, corrections_test5.jsonl 14% / 2.6% / 0%,
-# corrections_test6.jsonl 15% / 2.3% / 0%, corrections_test7.jsonl 18% / 1.2% / 0%.
+# corrections_test6.jsonl 15% / 1.2% / 0%, corrections_test7.jsonl 17% / 1.3% / 0%.
 DEFAULT_MATCHER = {"band": 0.67, "accept": 1.0, "p_min": 0.7,
                    "weights": [1.2595, 8.6393, -6.7604, 1.7258, 1.6123, -4.9638],
                    "related_weights": [-4.0344, 7.8674, 0.7458, -9.4179, -1.5874, 5.208], "related_min": 0.7,
