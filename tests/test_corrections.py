@@ -214,7 +214,7 @@ def test_unrelated_pairs_cross_the_questions_of_different_pairs():
 
 def test_the_shipped_held_out_pairs_are_apart_from_the_calibration_pairs():
     """Each shipped set is anchors with paraphrases and near misses; the sets written after the
-    default was designed (test3 to test5) ask nothing the calibration pairs nearly ask."""
+    default was designed (test3 to test7) ask nothing the calibration pairs nearly ask."""
     from pathlib import Path
 
     from rag.corrections import content_stems, expand, load_pairs
@@ -226,13 +226,13 @@ def test_the_shipped_held_out_pairs_are_apart_from_the_calibration_pairs():
 
     calibration = load_pairs(data / "corrections_calibration.jsonl")
     seen = [words(t) for t in {q for p in calibration for q in (p["a"], p["b"])}]
-    for name in ("test", "test2", "test3", "test4", "test5"):
+    for name in ("test", "test2", "test3", "test4", "test5", "test6", "test7"):
         pairs = load_pairs(data / f"corrections_{name}.jsonl")
         labels = {}
         for p in pairs:
             labels.setdefault(p["a"], set()).add(p["match"])
         assert len(pairs) >= 100 and all(v == {True, False} for v in labels.values()), name
-        if name in ("test3", "test4", "test5"):
+        if name not in ("test", "test2"):  # written after the calibration was chosen
             for anchor in labels:
                 a = words(anchor)
                 assert max(len(a & b) / len(a | b) for b in seen) < 0.6, (name, anchor)
