@@ -13,13 +13,14 @@ def test_a_list_at_its_limit_says_so_and_shows_more_of_itself_keeping_what_was_t
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     # 250 answers wait and 70 questions are queued; the page asks for 200 and 50: both say more may wait
     assert seen["before"] == {"wrong": "(200+)", "wrongMore": True, "queue": "(50+)", "queueMore": True, "items": 200}
-    assert seen["first"] == ["/v1/feedback/open?limit=200", "/v1/corrections/suggestions?limit=50", "/v1/corrections"]
+    assert seen["first"] == ["/v1/feedback/open?limit=200", "/v1/corrections/suggestions?limit=50&scan=1000",
+                             "/v1/corrections"]
     # "Show more", clicked twice while it loads: one request, of that list only; the typed draft stays
     more = seen["wrongMore"]
     assert more["requests"] == ["/v1/feedback/open?limit=400"] and more["draft"] == "draft kept"
     assert (more["wrong"], more["wrongMore"], more["queue"], more["queueMore"]) == ("(250)", False, "(50+)", True)
     more = seen["queueMore"]
-    assert more["requests"] == ["/v1/corrections/suggestions?limit=100"]
+    assert more["requests"] == ["/v1/corrections/suggestions?limit=100&scan=2000"]  # and further back
     assert (more["wrong"], more["wrongMore"], more["queue"], more["queueMore"]) == ("(250)", False, "(70)", False)
     # a list that fails to load says so, without the count or the offer of the last load
     failed = seen["failed"]

@@ -274,9 +274,14 @@ function failed(section, error) {
 }
 
 // The two long lists, each asked for up to its limit; `byId` is the corrections of the last load.
+// The queue looks back through 20 logged answers per suggestion asked for (1000 for 50), so that
+// more of it also reaches further back; the waiting answers' route does the same on its own.
 const lists = {
   wrong: { path: (n) => `/v1/feedback/open?limit=${n}`, render: (data, n) => renderWrong(data.feedback, byId, n) },
-  queue: { path: (n) => `/v1/corrections/suggestions?limit=${n}`, render: (data, n) => renderQueue(data.suggestions, byId, n) },
+  queue: {
+    path: (n) => `/v1/corrections/suggestions?limit=${n}&scan=${20 * n}`,
+    render: (data, n) => renderQueue(data.suggestions, byId, n),
+  },
 };
 let byId = new Map();
 const latest = { wrong: 0, queue: 0 };  // a list's newest request: answers to older ones are dropped
