@@ -376,8 +376,8 @@ class Assistant:
                 self.corrections.remove(old.id)
         if newest.id != link.id and bool(newest.same_as) != bool(link.same_as):
             raise ConflictError(f"Another reviewer ({newest.author}) linked this question "
-                           f"{'same_as' if newest.same_as else 'not_same_as'} correction {target.id} at the same "
-                           f"moment; their decision stands. Link it again to change it.")
+                                f"{'same_as' if newest.same_as else 'not_same_as'} correction {target.id} at the same "
+                                f"moment; their decision stands. Link it again to change it.")
         return newest
 
     def linked_questions(self, correction_id: str, question: str) -> list[Correction]:

@@ -52,9 +52,9 @@ function setCount(id, n) {
 }
 
 // A list that came back at the limit it asked for says so and offers more (its count reads "200+").
-function atLimit(name, countId, shown, asked) {
+function atLimit(name, shown, asked) {
   const capped = shown >= asked;
-  if (capped) full.add(countId); else full.delete(countId);
+  if (capped) full.add(`#${name}-count`); else full.delete(`#${name}-count`);
   $(`#${name}-more`).hidden = !capped || asked >= limits[name].max;
 }
 
@@ -143,7 +143,7 @@ function renderWrong(items, corrections, asked) {
     describe(item);
     list.append(item);
   }
-  atLimit("wrong", "#wrong-count", items.length, asked);
+  atLimit("wrong", items.length, asked);
   setCount("#wrong-count", items.length);
   if (!items.length) list.textContent = "No answer marked wrong is waiting for a reviewer.";
 }
@@ -186,7 +186,7 @@ function renderQueue(suggestions, corrections, asked) {
     describe(item);
     list.append(item);
   }
-  atLimit("queue", "#queue-count", suggestions.length, asked);
+  atLimit("queue", suggestions.length, asked);
   setCount("#queue-count", suggestions.length);
   if (!suggestions.length) list.textContent = "Nothing to review: no logged question was a near match.";
 }
