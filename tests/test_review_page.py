@@ -18,6 +18,8 @@ def test_a_list_at_its_limit_says_so_and_shows_more_of_itself_keeping_what_was_t
     # "Show more", clicked twice while it loads: one request, of that list only; the typed draft stays
     more = seen["wrongMore"]
     assert more["requests"] == ["/v1/feedback/open?limit=400"] and more["draft"] == "draft kept"
+    assert more["loading"] == {"label": "Loading…", "busy": "true"}  # while it loads, it says so
+    assert (more["label"], more["busy"]) == ("Show more: the oldest are not shown", "false")
     assert (more["wrong"], more["wrongMore"], more["queue"], more["queueMore"]) == ("(250)", False, "(50+)", True)
     more = seen["queueMore"]
     assert more["requests"] == ["/v1/corrections/suggestions?limit=100&scan=2000"]  # and further back

@@ -290,11 +290,16 @@ function fetchList(name) {
   const asked = limits[name].n;
   const ticket = ++latest[name];
   const more = $(`#${name}-more`);
+  more.dataset.label ??= more.textContent;
   more.disabled = true;
+  more.textContent = "Loading…";  // the queue reads back through thousands of logged answers: seconds
+  $(`#${name}`).setAttribute("aria-busy", "true");
   const request = api("GET", lists[name].path(asked));
   const show = (result) => {
     if (ticket !== latest[name]) return;
     more.disabled = false;
+    more.textContent = more.dataset.label;
+    $(`#${name}`).setAttribute("aria-busy", "false");
     if (result.status === "fulfilled") lists[name].render(result.value, asked); else failed(name, result.reason);
   };
   return { request, show };

@@ -1,6 +1,7 @@
 // The reviewers' page with a long backlog, on canned API answers (no server): a list that comes
 // back at its limit says so ("200+") and "Show more" asks for twice as many of that list only,
-// keeping what was typed; a list that fails to load loses its count and its "Show more".
+// keeping what was typed, and says it is loading meanwhile; a list that fails to load loses its
+// count and its "Show more".
 //   node more_flow.mjs        prints a JSON summary for tests/test_review_page.py
 import { openPage } from "./browser.mjs";
 import fs from "fs";
@@ -53,8 +54,10 @@ seen.length = 0;
 await page.fill("#wrong .item:nth-child(3) .answer-text", "draft kept");
 await page.click("#wrong-more");
 await page.click("#wrong-more", { force: true, noWaitAfter: true }).catch(() => {});  // a second click while it loads
+const loading = { label: await page.textContent("#wrong-more"), busy: await page.getAttribute("#wrong", "aria-busy") };
 await page.waitForFunction(() => document.querySelectorAll("#wrong .item").length === 250);
-const wrongMore = { ...(await state()), draft: await page.inputValue("#wrong .item:nth-child(3) .answer-text"), requests: requests() };
+const wrongMore = { ...(await state()), draft: await page.inputValue("#wrong .item:nth-child(3) .answer-text"), requests: requests(),
+  loading, label: await page.textContent("#wrong-more"), busy: await page.getAttribute("#wrong", "aria-busy") };
 seen.length = 0;
 
 await page.click("#queue-more");
