@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="random judges averaged over this many seeds")
     parser.add_argument("--judge-floor", type=float, help="the judge's zone starts here (default: 0.1 below the band)")
     parser.add_argument("--judge-min", type=float, help="the classifier's least probability for the judge to be asked")
-    parser.add_argument("--sets", default="test,test2,test3,test4,test5,calibration",
+    parser.add_argument("--sets", default="test,test2,test3,test4,test5,test6,test7,calibration",
                         help="comma-separated: corrections_NAME.jsonl for each NAME")
     parser.add_argument("--ask-path", action="store_true", help="through Assistant.find_correction, all anchors stored")
     parser.add_argument("--judge-calls", type=int, default=2, help="with --ask-path: corrections_judge_calls")
