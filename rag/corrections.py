@@ -165,7 +165,9 @@ def same_words(a: str, b: str) -> bool:
 # and its fix are left out ("Why is it slow?", "How do I make it fast?").
 _OPPOSITE_GROUPS = """
 enable/disable | start begin/stop end finish | open/close | up/down | before/after | first/last |
-more increase raise grow/fewer decrease reduce shrink | max maximum highest/min minimum lowest |
+more increase raise grow high higher big bigger large larger long longer/fewer less decrease reduce shrink low lower
+small smaller short shorter | fast faster quick quicker/slow slower | cheap cheaper/expensive costly |
+max maximum highest/min minimum lowest |
 best/worst | read load/write save | get/put | add insert create/remove delete drop destroy | upgrade/downgrade |
 push/pull | upload/download | import/export | input/output | encode/decode | lock/unlock | show/hide |
 allow accept include permit/deny reject exclude block forbid | attach/detach | earliest/latest | oldest/newest |
@@ -177,6 +179,9 @@ parent/child | upstream/downstream | set/unset | zip/unzip | pin/unpin | encrypt
 grant/revoke | expand/collapse | maximize/minimize | valid/invalid | login/logout
 """
 _NEGATING_PREFIXES = ("un", "dis", "de", "non")
+# Particles whose opposite is a stopword, so that a swap leaves one content word on one side
+# only: "turn on" / "turn off", "scale in" / "scale out", "log in" / "log out".
+_PARTICLES = {"off": "on", "out": "in"}
 # Words that turn a question around ("How do I keep it open?", "How do I stop it from closing?";
 # "Why is it down?", "How do I bring it up?"): with one in only one of the two questions, an
 # opposite may be a paraphrase, and the classifier decides.
@@ -208,14 +213,27 @@ def opposed(a: str, b: str) -> tuple[str, str] | None:
     question is turned around by a word the other lacks ("not", "keep", "why", "again");
     otherwise None. Such questions ask different things however similar they are."""
     only_a, only_b = differing_words(a, b)
+    words = [_WORD.findall(expand(q).lower()) for q in (a, b)]
+    if not only_a and len(only_b) == 1 and _particle(only_b[0], words[0], words[1]):
+        only_a = [_PARTICLES[only_b[0].lower()]]
+    elif not only_b and len(only_a) == 1 and _particle(only_a[0], words[1], words[0]):
+        only_b = [_PARTICLES[only_a[0].lower()]]
     if len(only_a) != 1 or len(only_b) != 1:
         return None
     (x,), (y,) = only_a, only_b
     sx, sy = stem(x), stem(y)
-    if not (sy in _OPPOSITE.get(sx, ()) or _negates(sx, sy) or _negates(sy, sx)):
+    if not (sy in _OPPOSITE.get(sx, ()) or _negates(sx, sy) or _negates(sy, sx)
+            or _PARTICLES.get(x.lower()) == y.lower() or _PARTICLES.get(y.lower()) == x.lower()):
         return None
     turns = [_TURNS & {stem(w) for w in _WORD.findall(expand(q).lower())} for q in (a, b)]
     return (x, y) if turns[0] == turns[1] else None
+
+
+def _particle(word: str, other: list[str], own: list[str]) -> bool:
+    """`word` ("off", "out") is a particle whose opposite ("on", "in") the other question
+    has more of than this one: "How do I turn off sync?" / "How do I turn on sync?"."""
+    opposite = _PARTICLES.get(word.lower())
+    return opposite is not None and other.count(opposite) > own.count(opposite)
 
 
 def question_key(question: str) -> str:

@@ -140,9 +140,17 @@ def test_opposite_words_never_make_the_same_question():
     assert opposed("How fast does it scale up?", "How fast does it scale down?") == ("up", "down")
     assert opposed("How do I upload my code?", "How do I download my code?") == ("upload", "download")
     assert opposed("How do I read Parquet files?", "How do I write Parquet files?") == ("read", "write")
+    assert opposed("How do I make sync faster?", "How do I make sync slower?") == ("faster", "slower")
+    assert opposed("Can I use a bigger batch?", "Can I use a smaller batch?") == ("bigger", "smaller")
+    assert opposed("How do I raise the limit?", "How do I lower the limit?") == ("raise", "lower")
+    # a particle whose opposite is a stopword
+    assert opposed("How do I turn on sync?", "How do I turn off sync?") == ("on", "off")
+    assert opposed("How do I scale out the cluster?", "How do I scale in the cluster?") == ("out", "in")
+    assert opposed("How do I find out the version?", "How do I find the version?") is None
     # synonyms sit on the same side; any other swap is the classifier's to judge
     assert opposed("How do I read a checkpoint?", "How do I load a checkpoint?") is None
     assert opposed("How do I remove a column?", "How do I drop a column?") is None
+    assert opposed("How do I set a higher timeout?", "How do I set a longer timeout?") is None
     assert opposed("How do I set the batch size?", "How do I set the number of CPUs?") is None
     # a question turned around by a word the other lacks may still ask the same, and so may one
     # that rewords more than the one swap
