@@ -6,6 +6,7 @@ class derives single-query search and the model check.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from typing import Any
@@ -36,6 +37,11 @@ class VectorIndex(ABC):
     """A store of chunks, their vectors and the manifest of the files they came from."""
 
     location: str
+
+    @property
+    def display_location(self) -> str:
+        """The location as it may be printed or logged: a password in it masked."""
+        return re.sub(r"://([^:@/]*):[^@/]+@", r"://\1:***@", self.location)
 
     @abstractmethod
     def info(self) -> IndexInfo | None:
@@ -82,7 +88,7 @@ class VectorIndex(ABC):
         if info.embedding_model != embedding_model or dimension not in (None, info.dimension):
             configured = f"{embedding_model!r}" + (f" (dimension {dimension})" if dimension else "")
             raise IndexMismatchError(
-                f"The index at {self.location} was built with embedding model "
+                f"The index at {self.display_location} was built with embedding model "
                 f"{info.embedding_model!r} (dimension {info.dimension}), but the configured "
                 f"model is {configured}. Set "
                 f"embedding_model = {info.embedding_model!r} (RAG_EMBEDDING_MODEL) to use this "

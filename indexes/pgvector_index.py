@@ -147,11 +147,6 @@ class PgVectorIndex(VectorIndex):
     def _redacted(self) -> str:
         return re.sub(r"://([^:@/]*):[^@/]+@", r"://\1:***@", self.conninfo)
 
-    @property
-    def display_location(self) -> str:
-        """The location with any password masked (never print or log a secret)."""
-        return re.sub(r"://([^:@/]*):[^@/]+@", r"://\1:***@", self.location)
-
     def _migrate(self, conn) -> None:
         s = self.schema
         with conn.transaction():

@@ -343,7 +343,7 @@ class Assistant:
         if target is not None and target.same_as:  # a paraphrase of a paraphrase: link to the correction
             target = self.corrections.get(target.same_as)
         if target is None or target.not_same_as:
-            raise RagError(f"No correction {target_id!r} with an answer in the index at {self.index.location}.")
+            raise RagError(f"No correction {target_id!r} with an answer in the index at {self.index.display_location}.")
         bad_answer = None
         if answer_id is not None:
             record = self._logged(answer_id)
@@ -454,14 +454,14 @@ class Assistant:
         """The logged answer `answer_id`, or a clear error."""
         record = self.corrections.get_answer(answer_id)
         if record is None:
-            raise RagError(f"No logged answer with id {answer_id!r} in the index at {self.index.location}.")
+            raise RagError(f"No logged answer with id {answer_id!r} in the index at {self.index.display_location}.")
         return record
 
     def status(self) -> dict[str, Any]:
         info = self.index.info()
         manifest = self.index.manifest()
         return {
-            "index": getattr(self.index, "display_location", self.index.location),
+            "index": self.index.display_location,
             "files": sum(1 for f in manifest.values() if not f.error),
             "failed_files": sum(1 for f in manifest.values() if f.error),
             "chunks": self.index.count(),
@@ -477,7 +477,7 @@ class Assistant:
         index = self.index
         if index.info() is None:
             raise IndexNotFoundError(
-                f"No index at {index.location}. Build one first: rag ingest PATH --index {index.location}"
+                f"No index at {index.display_location}. Build one first: rag ingest PATH --index {index.display_location}"
             )
         index.check_model(canonical_name(self.config.embedding_model), self.embedder.dimension)
         k = k or self.config.top_k

@@ -101,3 +101,21 @@ def test_a_correction_holds_on_pgvector(pg_collection):
     assert assistant.ask("how do I upgrade wombat plugins").correction is None
     assert assistant.ask("how do I upgrade wombat").correction["id"] == c.id
     index.close()
+
+
+def test_an_unknown_answer_id_is_reported_without_the_password(pg_collection):
+    from rag import Assistant, Config
+    from rag.errors import RagError
+
+    if "://postgres:@" not in pg_collection:
+        pytest.skip("the throwaway server's trust login, where any password is accepted")
+    secret = pg_collection.replace("://postgres:@", "://postgres:S3cret-pw@")
+    index = PgVectorIndex(secret)
+    assistant = Assistant(Config(index=secret, embedding_model="fake-hash"), index=index, embedder=E, llm=None)
+    for attempt in (lambda: assistant.feedback("0" * 32, good=True),
+                    lambda: assistant.correct("x", answer_id="0" * 32),
+                    lambda: assistant.correct(question="q?", same_as="nope")):
+        with pytest.raises(RagError) as caught:
+            attempt()
+        assert "S3cret-pw" not in str(caught.value) and "postgres:***@" in str(caught.value), caught.value
+    index.close()
