@@ -120,6 +120,10 @@ class CorrectionStore(ABC):
     def add(self, correction: Correction, embedding: np.ndarray) -> str: ...
 
     @abstractmethod
+    def add_if_absent(self, correction: Correction, embedding: np.ndarray) -> bool:
+        """Add a correction unless one with its id is stored (an import run twice at once); True if added."""
+
+    @abstractmethod
     def get(self, correction_id: str) -> Correction | None: ...
 
     @abstractmethod
@@ -177,9 +181,22 @@ class CorrectionStore(ABC):
         pass
 
 
+def _as_sources(value) -> list[str]:
+    """The stored sources as a list of paths, whatever an earlier release let in (a JSON
+    string where a list belongs): a store that cannot be read cannot be fixed either."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+    if isinstance(value, str):
+        return [value] if value else []
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
 def _row_to_correction(row) -> Correction:
     data = dict(zip(_FIELDS, row))
-    data["sources"] = json.loads(data["sources"]) if isinstance(data["sources"], str) else list(data["sources"] or [])
+    data["sources"] = _as_sources(data["sources"])
     data["active"] = bool(data["active"])
     return Correction(**data)
 
@@ -266,15 +283,21 @@ class SqliteCorrectionStore(CorrectionStore):
             return cursor.rowcount
 
     def add(self, correction, embedding):
+        self._insert(correction, embedding, "INSERT")
+        return correction.id
+
+    def add_if_absent(self, correction, embedding):
+        return self._insert(correction, embedding, "INSERT OR IGNORE") == 1
+
+    def _insert(self, correction, embedding, verb: str) -> int:
         vector = np.asarray(embedding, dtype=np.float32)
         c = correction
         values = {**c.to_dict(), "sources": json.dumps(c.sources), "active": int(c.active)}
-        self._write(
-            f"INSERT INTO corrections ({', '.join(_FIELDS)}, embedding) VALUES ({', '.join('?' * (len(_FIELDS) + 1))})",
+        return self._write(
+            f"{verb} INTO corrections ({', '.join(_FIELDS)}, embedding) VALUES ({', '.join('?' * (len(_FIELDS) + 1))})",
             (*(values[f] for f in _FIELDS), vector.tobytes()),
             corrections=True,
         )
-        return c.id
 
     def get(self, correction_id):
         row = self._db().execute(f"SELECT {', '.join(_FIELDS)} FROM corrections WHERE id = ?", (correction_id,)).fetchone()
@@ -394,16 +417,24 @@ class PgCorrectionStore(CorrectionStore):
         return self.index._conn()
 
     def add(self, correction, embedding):
+        self._insert(correction, embedding, "")
+        return correction.id
+
+    def add_if_absent(self, correction, embedding):
+        return self._insert(correction, embedding, " ON CONFLICT (id) DO NOTHING") == 1
+
+    def _insert(self, correction, embedding, on_conflict: str) -> int:
         from psycopg.types.json import Jsonb
 
         c = correction
         values = {**c.to_dict(), "sources": Jsonb(c.sources)}
         with self._conn() as conn:
-            conn.execute(
-                f"INSERT INTO {self.schema}.corrections ({', '.join(_FIELDS)}, embedding) VALUES ({', '.join(['%s'] * (len(_FIELDS) + 1))})",
+            cursor = conn.execute(
+                f"INSERT INTO {self.schema}.corrections ({', '.join(_FIELDS)}, embedding) "
+                f"VALUES ({', '.join(['%s'] * (len(_FIELDS) + 1))}){on_conflict}",
                 (*(values[f] for f in _FIELDS), np.asarray(embedding, dtype=np.float32)),
             )
-        return c.id
+            return cursor.rowcount
 
     def get(self, correction_id):
         with self._conn() as conn:

@@ -260,7 +260,9 @@ class Assistant:
                     near.append((p, candidate, target, similarity))
             if not near:
                 continue
-            p, candidate, target, similarity = max(near, key=lambda v: v[0])
+            # the nearest of them: the likeliest by the classifier is another correction's far more
+            # often (benchmarks/queue_all_stored.py); the classifier's probability orders the queue
+            p, candidate, target, similarity = max(near, key=lambda v: v[3])
             correction = candidate if target == candidate.id else self.corrections.get(target)
             if correction is None:
                 continue
@@ -317,14 +319,19 @@ class Assistant:
             bad_answer = record.answer
             if sources is None:
                 sources = [s["path"] for s in record.sources if s.get("cited")] or [s["path"] for s in record.sources]
-        if not question or not answer.strip():
+        if not (question or "").strip() or not answer.strip():
             raise RagError("A correction needs a question (or the id of a logged answer) and the corrected answer.")
+        question = question.strip()
         correction = Correction(
             question=question, answer=answer.strip(), author=author, reason=reason, replaces_answer_id=answer_id,
             bad_answer=bad_answer, sources=list(dict.fromkeys(sources or [])),
             model=canonical_name(self.config.embedding_model),
         )
         self.corrections.add(correction, self.embedder.embed_query(question))
+        for old in self.corrections.list(include_inactive=False):
+            if (not old.linked_to and question_key(old.question) == question_key(question)
+                    and (old.created_at, old.id) < (correction.created_at, correction.id)):
+                self.corrections.update(old.id, active=False)  # superseded: the newest answer to a question stands
         gave = self.corrections.get(record.correction_id) if record is not None and record.correction_id else None
         if gave is not None and gave.active and not gave.linked_to:  # the correction that gave the bad answer
             if question_key(gave.question) == question_key(question):
@@ -344,12 +351,20 @@ class Assistant:
             target = self.corrections.get(target.same_as)
         if target is None or target.not_same_as:
             raise RagError(f"No correction {target_id!r} with an answer in the index at {self.index.display_location}.")
+        if same_as and not target.active:
+            raise RagError(f"Correction {target.id} is disabled: enable it first (rag corrections enable {target.id}), "
+                           f"or link the question to the correction that replaced it.")
         bad_answer = None
         if answer_id is not None:
             record = self._logged(answer_id)
             question, bad_answer = question or record.question, record.answer
-        if not question:
+        if not (question or "").strip():
             raise RagError("A linked question needs the question (or the id of a logged answer).")
+        question = question.strip()
+        if question_key(question) == question_key(target.question):
+            raise RagError(f"That is correction {target.id}'s own question: "
+                           + ("it already answers it." if same_as else
+                              f"to stop it answering, disable it (rag corrections disable {target.id}) or correct it."))
         # The latest decision on a question stands: the other links of it go, either way. A link is
         # stamped after the newest one it finds, whatever this machine's clock says, so a later
         # decision is the newer one. After the write the question's links are read back and all

@@ -117,6 +117,23 @@ def expand(text: str) -> str:
     return text
 
 
+# Contractions of a question's frame ("What's", "it'll", "they're"), spelled out where two
+# questions are compared word for word (`same_words`, `question_key`); the classifier reads
+# them as written. A possessive "'s" stays ("the actor's method").
+_FRAMES = [(re.compile(r"\b(what|who|where|when|why|how|which|that|there|here|it|he|she)['’]s\b", re.I), r"\1 is"),
+           (re.compile(r"['’]re\b", re.I), " are"), (re.compile(r"['’]ll\b", re.I), " will"),
+           (re.compile(r"['’]ve\b", re.I), " have"), (re.compile(r"['’]d\b", re.I), " would"),
+           (re.compile(r"\bi['’]m\b", re.I), "i am")]
+
+
+def spelled_out(text: str) -> str:
+    """`expand`, and the contractions of a question's frame spelled out too."""
+    text = expand(text)
+    for pattern, replace in _FRAMES:
+        text = pattern.sub(replace, text)
+    return text
+
+
 def content_words(text: str) -> list[str]:
     return [w for w in _WORD.findall(expand(text).lower()) if w not in STOPWORDS]
 
@@ -149,7 +166,7 @@ def same_words(a: str, b: str) -> bool:
     is not "Why does it run?", "multiple models behind one endpoint" is not "one model
     behind multiple endpoints", "from S3" is not "to S3"). Questions with no content words
     at all are never the same by this rule."""
-    words = [_WORD.findall(expand(q).lower()) for q in (a, b)]
+    words = [_WORD.findall(spelled_out(q).lower()) for q in (a, b)]
     kept = [[stem(w) for w in ws if w not in STOPWORDS or w in _RELATIONS] for ws in words]
     asks = [{w for w in ws if w in _ASKS} for ws in words]
     return bool(content_words(a)) and kept[0] == kept[1] and asks[0] == asks[1]
@@ -238,7 +255,7 @@ def _particle(word: str, other: list[str], own: list[str]) -> bool:
 
 def question_key(question: str) -> str:
     """A question, case, punctuation and contractions aside: how a review queue tells repeats."""
-    return " ".join(_WORD.findall(expand(question).lower()))
+    return " ".join(_WORD.findall(spelled_out(question).lower()))
 
 
 def _without(text: str, words: list[str]) -> str:
@@ -500,6 +517,10 @@ def calibrate(pairs: list[dict], similarity: Callable[[list[str], list[str]], np
     `max_false_rate` of the near misses and `max_unrelated_rate` of up to `unrelated` pairs
     of questions from unconnected pairs. `pairs`: [{"a": q, "b": q2, "match": bool}].
     With `embed`, the classifier uses the frame features; without, cosine and word overlap."""
+    counts = [sum(bool(p["match"]) == m for p in pairs) for m in (True, False)]
+    if min(counts) < 2:
+        raise ValueError(f"calibration needs paraphrases and near misses, at least two of each: this has "
+                         f"{counts[0]} paraphrases and {counts[1]} near misses")
     pairs = list(pairs) + unrelated_pairs(pairs, unrelated)
     sims = np.asarray(similarity([p["a"] for p in pairs], [p["b"] for p in pairs]), dtype=float)
     y = np.array([bool(p["match"]) for p in pairs])
@@ -650,15 +671,76 @@ def link_pairs(store: CorrectionStore) -> list[dict]:
 
 
 def load_pairs(path: str | Path) -> list[dict]:
+    """Question pairs from JSONL: {"a": question, "b": other question, "match": true|false}."""
     pairs = []
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8-sig") as fh:
         for number, line in enumerate(fh, 1):
-            if line.strip():
+            if not line.strip():
+                continue
+            try:
                 row = json.loads(line)
-                if not {"a", "b", "match"} <= set(row):
-                    raise ValueError(f"{path}:{number}: expected {{'a': ..., 'b': ..., 'match': true/false}}")
-                pairs.append(row)
+            except ValueError as exc:
+                raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
+            if not (isinstance(row, dict) and isinstance(row.get("a"), str) and row["a"].strip()
+                    and isinstance(row.get("b"), str) and row["b"].strip() and isinstance(row.get("match"), bool)):
+                raise ValueError(f"{path}:{number}: expected {{'a': question, 'b': question, 'match': true/false}}")
+            pairs.append(row)
     return pairs
+
+
+_TEXT_FIELDS = ("question", "answer", "author", "reason", "replaces_answer_id", "bad_answer", "review", "id",
+                "same_as", "not_same_as")
+
+
+def correction_from_export(data: Any, model: str) -> Correction:
+    """One line of `rag corrections export` as a correction to store with the embedding
+    `model`, checked as `Assistant.correct` checks what it writes: a question; an answer, or
+    a link to a correction (`same_as` or `not_same_as`, not both) and no answer; sources a
+    list of paths; `active` true or false; times as `utc_stamp` takes them. Text loses its
+    control characters. ValueError says what is wrong; unknown keys are ignored."""
+    from indexes.corrections import utc_stamp
+    from rag.guard import clean_text
+
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object, as `rag corrections export` writes")
+    row = {k: v for k, v in data.items() if k in Correction.__dataclass_fields__}
+    for key in _TEXT_FIELDS:
+        value = row.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{key} must be text, not {json.dumps(value)[:40]}")
+        if value is not None:
+            row[key] = clean_text(value)
+    if not (row.get("question") or "").strip():
+        raise ValueError("a correction needs a question")
+    if "id" in row and not (row["id"] or "").strip():
+        raise ValueError("id must not be empty (leave it out for a new one)")
+    if row.get("same_as") and row.get("not_same_as"):
+        raise ValueError("a question is linked same_as or not_same_as a correction, not both")
+    if row.get("same_as") or row.get("not_same_as"):
+        if (row.get("answer") or "").strip():
+            raise ValueError("a linked question takes its answer from its correction: its answer must be empty")
+        if row.get("sources"):
+            raise ValueError("a linked question has no sources of its own")
+        row["answer"] = ""
+    elif not (row.get("answer") or "").strip():
+        raise ValueError("a correction needs its answer (or same_as / not_same_as a correction)")
+    sources = row.get("sources")
+    if sources is None:
+        row["sources"] = []
+    elif not (isinstance(sources, list) and all(isinstance(x, str) and x.strip() for x in sources)):
+        raise ValueError(f"sources must be a list of paths, not {json.dumps(sources)[:60]}")
+    else:
+        row["sources"] = [clean_text(x) for x in sources]
+    if "active" in row and not isinstance(row["active"], bool):
+        raise ValueError(f"active must be true or false, not {json.dumps(row['active'])}")
+    if "created_at" in row:  # times compare as text: the store's own format
+        if not isinstance(row["created_at"], str):
+            raise ValueError(f"created_at {json.dumps(row['created_at'])} is not an ISO 8601 time")
+        row["created_at"] = utc_stamp(row["created_at"])
+    for key in ("question", "answer"):
+        row[key] = row[key].strip()
+    row["model"] = model
+    return Correction(**row)
 
 
 def correction_info(correction: Correction, mode: str, similarity: float) -> dict[str, Any]:
@@ -666,5 +748,5 @@ def correction_info(correction: Correction, mode: str, similarity: float) -> dic
             "similarity": round(similarity, 4), "question": correction.question}
 
 
-__all__ = ["Correction", "CorrectionStore", "Matcher", "calibrate", "correction_info", "evaluate_matcher",
-           "link_pairs", "load_pairs", "plot_calibration"]
+__all__ = ["Correction", "CorrectionStore", "Matcher", "calibrate", "correction_from_export", "correction_info",
+           "evaluate_matcher", "link_pairs", "load_pairs", "plot_calibration"]

@@ -29,6 +29,17 @@ LEAK_WORDS = 8
 WITHHELD = "I can't share my instructions. Ask me about the documents instead."
 
 
+# C0 and C1 controls but tab and newline (they would reach operators' terminals; PostgreSQL
+# cannot store NUL), and the bidirectional overrides and isolates that make text read other
+# than it is stored (U+202A to U+202E, U+2066 to U+2069).
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_text(text: str | None) -> str | None:
+    """Text from users or files with control characters and bidirectional overrides removed."""
+    return _UNPRINTABLE.sub("", text) if text else text
+
+
 def neutral(text: str) -> str:
     """`text` with chat-template tokens removed and excerpt-like headers defused."""
     text = _CONTROL.sub(" ", text)

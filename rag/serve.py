@@ -74,6 +74,9 @@ def build_application(config: Config):
 def run(config: Config, blocking: bool = True):
     """Start Ray (or join RAY_ADDRESS) and Ray Serve on config.serve_host:serve_port, then the app."""
     from pipelines.ingest import ensure_ray
+    from rag.server import check_admin_token
+
+    check_admin_token(config.admin_token)  # here, not as a replica that fails to start
 
     ensure_ray()
     from ray import serve

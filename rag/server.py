@@ -27,7 +27,6 @@ import json
 import logging
 import math
 import queue
-import re
 import threading
 import time
 import uuid
@@ -40,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from indexes.errors import ConfigError, ConflictError, MissingExtraError, RagError
 from rag.assistant import Assistant
 from rag.config import Config
+from rag.guard import clean_text
 from rag.types import Answer
 
 try:
@@ -69,7 +69,6 @@ ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 CONVERSATION_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"  # a secret: whoever has it reads and extends the conversation
 MIN_TOKEN_CHARS = 16
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0/C1 but tab and newline
 PUBLIC_LLM_ERROR = "The language model could not generate an answer; the retrieved sources are listed."
 
 
@@ -98,6 +97,13 @@ class RateLimiter:
             return 0.0 if allowed else (1.0 - tokens) / self.rate
 
 
+def check_admin_token(token: str) -> None:
+    """A token a guess cannot find: at least MIN_TOKEN_CHARS characters ("" turns the admin routes off)."""
+    if token and len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError(f"serve_admin_token is too short: use at least {MIN_TOKEN_CHARS} random characters "
+                          "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`).")
+
+
 class ServerState:
     """What one replica holds: the assistant (models loaded once) and the limits."""
 
@@ -107,9 +113,7 @@ class ServerState:
         self.limiter = RateLimiter(config.serve_rate_limit)
         self.started = time.time()
         token = config.admin_token
-        if token and len(token) < MIN_TOKEN_CHARS:
-            raise ConfigError(f"serve_admin_token is too short: use at least {MIN_TOKEN_CHARS} random characters "
-                              "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`).")
+        check_admin_token(token)
         self.admin_token = token.encode() or None  # blank: the admin routes are off
         if warm_up:  # load every model and open every store now, not on the first questions
             self.assistant.warm_up()
@@ -302,7 +306,7 @@ def with_heartbeats(source: Iterator[str], every: float) -> Iterator[str]:
 
 def _clean(text: str | None) -> str | None:
     """User text without control characters (they would reach operators' terminals)."""
-    return _CONTROL_CHARS.sub("", text) if text else text
+    return clean_text(text)
 
 
 def _sse(event: str, data: dict) -> str:
@@ -515,7 +519,8 @@ def create_app(state: ServerState):
         try:
             correction = assistant.correct(_clean(body.answer), answer_id=body.answer_id,
                                            question=_clean(body.question), reason=_clean(body.reason),
-                                           author=_clean(body.author), sources=body.sources,
+                                           author=_clean(body.author),
+                                           sources=None if body.sources is None else [_clean(x) for x in body.sources],
                                            same_as=body.same_as, not_same_as=body.not_same_as)
         except ConflictError as exc:  # another reviewer linked it the other way at the same moment
             raise HTTPException(409, str(exc)) from None

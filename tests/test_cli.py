@@ -131,7 +131,7 @@ def test_feedback_and_corrections_close_the_loop(docs):
     exported = rag("corrections", "export").stdout
     rag("ingest", "docs", "--index", "other", "--json")
     imported = rag("corrections", "import", "-", "--index", "other", "--json", input=exported)
-    assert json.loads(imported.stdout) == {"imported": 2}  # the correction and its linked question
+    assert json.loads(imported.stdout) == {"imported": 2, "already_there": 0}  # the correction and its link
     # the queue from a shell, one question at a time: a reviewer rules out a near miss
     plugins = as_json(rag("ask", "What licence do Wombat plugins use?", "--json"))
     assert plugins["correction"] is None

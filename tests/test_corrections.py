@@ -456,9 +456,103 @@ def test_an_import_refuses_a_time_from_the_future_by_its_line_and_runs_again_onc
     assert [c.id for c in assistant.corrections.list()] == [good.id]  # the lines before it are in
     fixed = lines[1].replace("2999-01-01T00:00:00Z", "2026-11-02T10:00:00Z")
     result = CliRunner().invoke(cli, run, input=lines[0] + "\n" + fixed + "\n")
-    assert result.exit_code == 0 and "Imported 1 corrections." in result.output  # what was there is skipped
+    assert result.exit_code == 0 and "Imported 1 corrections; 1 already there." in result.output
     assert {c.id: c.created_at for c in assistant.corrections.list()} == {
         good.id: "2026-11-01T10:00:00.000000+00:00", ahead.id: "2026-11-02T10:00:00.000000+00:00"}
+
+
+def test_an_import_refuses_what_correct_would_refuse_by_its_line(assistant, tmp_path, monkeypatch):
+    """An import checks each line as `correct` checks what it writes, names the line, keeps
+    the lines before it, and can run again: what is there already is skipped."""
+    from click.testing import CliRunner
+
+    from rag.cli import cli
+
+    monkeypatch.setenv("RAG_EMBEDDING_MODEL", "fake-hash")
+    run = ["corrections", "import", "-", "--index", str(tmp_path / "idx")]
+    good = json.dumps({"id": "c1", "question": "how do I upgrade wombat", "answer": "Run wombat self-update."})
+    bad_lines = {
+        "not JSON": ("{oops", "line 2: Expecting property name"),
+        "not an object": ("[1, 2]", "line 2: expected a JSON object"),
+        "blank question": ('{"question": "   ", "answer": "x"}', "line 2: a correction needs a question"),
+        "no answer": ('{"question": "q?"}', "line 2: a correction needs its answer"),
+        "empty answer": ('{"question": "q?", "answer": " "}', "line 2: a correction needs its answer"),
+        "sources as text": ('{"question": "q?", "answer": "a", "sources": "docs/a.md"}',
+                            'line 2: sources must be a list of paths, not "docs/a.md"'),
+        "active as a number": ('{"question": "q?", "answer": "a", "active": 0}', "line 2: active must be true or false"),
+        "a number for an id": ('{"id": 5, "question": "q?", "answer": "a"}', "line 2: id must be text, not 5"),
+        "both links": ('{"question": "q?", "answer": "", "same_as": "c1", "not_same_as": "c1"}', "not both"),
+        "a link with an answer": ('{"question": "q?", "answer": "a", "same_as": "c1"}', "its answer must be empty"),
+    }
+    for name, (line, message) in bad_lines.items():
+        result = CliRunner().invoke(cli, run, input=good + "\n" + line + "\n")
+        assert result.exit_code == 1 and message in result.output, (name, result.output)
+    assert [c.id for c in assistant.corrections.list()] == ["c1"]  # the line before each, once
+    # a byte order mark, control characters and a stray right-to-left override are no trouble
+    lines = ["\ufeff" + good, json.dumps({"question": "how do I remove\u0000 wombat\u202e", "answer": "Run it.",
+                                          "sources": ["docs/a.md"]}),
+             json.dumps({"question": "is wombat free", "answer": "", "same_as": "c1"})]
+    result = CliRunner().invoke(cli, run, input="\n".join(lines) + "\n")
+    assert result.exit_code == 0 and "Imported 2 corrections; 1 already there." in result.output, result.output
+    removed = next(c for c in assistant.corrections.list() if c.sources)
+    assert (removed.question, removed.sources) == ("how do I remove wombat", ["docs/a.md"])
+    # a line without an id is there already when its question, answer and link are
+    result = CliRunner().invoke(cli, run + ["--json"], input="\n".join(lines[1:]) + "\n")
+    assert json.loads(result.output) == {"imported": 0, "already_there": 2}
+    # a link to a link is not a correction to link to: skipped, as one to a missing correction
+    link = next(c for c in assistant.corrections.list() if c.same_as)
+    chained = json.dumps({"question": "is wombat gratis", "answer": "", "same_as": link.id})
+    result = CliRunner().invoke(cli, run + ["--json"], input=chained + "\n")
+    assert json.loads(result.output)["skipped_links"] and len(assistant.corrections.list()) == 3
+
+
+def test_a_new_correction_of_a_question_replaces_the_old_and_links_must_make_sense(assistant):
+    from rag.errors import RagError
+
+    old = assistant.correct("Run apt upgrade.", question="How do I upgrade Wombat?")
+    new = assistant.correct("Run wombat self-update.", question="how do I upgrade wombat")  # the same question
+    assert [c.id for c in assistant.corrections.list(include_inactive=False)] == [new.id]
+    assistant.corrections.update(new.id, active=False)  # disabling the newer does not bring back the stale one
+    assert assistant.find_correction("How do I upgrade Wombat?") is None
+    assistant.corrections.update(new.id, active=True)
+    with pytest.raises(RagError, match="needs a question"):
+        assistant.correct("x", question="   ")
+    with pytest.raises(RagError, match="needs the question"):
+        assistant.correct(question=" ", same_as=new.id)
+    with pytest.raises(RagError, match="own question: to stop it answering, disable it"):
+        assistant.correct(question="How do I upgrade Wombat?", not_same_as=new.id)
+    with pytest.raises(RagError, match="own question: it already answers it"):
+        assistant.correct(question="how do i upgrade wombat", same_as=new.id)
+    with pytest.raises(RagError, match=f"Correction {old.id} is disabled: enable it first"):
+        assistant.correct(question="Is Wombat free?", same_as=old.id)
+    assert assistant.correct(question="Is Wombat free?", not_same_as=old.id).not_same_as == old.id
+
+
+def test_the_queue_suggests_the_nearest_plausible_correction(assistant, monkeypatch):
+    """Of the corrections a missed question is near, the queue names the nearest the classifier
+    finds plausible, not the one it likes best: with every correction of a held-out set
+    stored, the likeliest was another correction's for 7% to 40% of the missed paraphrases."""
+    from rag.corrections import Matcher
+
+    upgrade = assistant.correct("Run wombat self-update.", question="how do I upgrade wombat")
+    remove = assistant.correct("Run wombat uninstall.", question="how do I remove wombat plugins")
+    asked = "how do I upgrade wombat plugins"
+    v = E.embed_queries([asked, upgrade.question, remove.question])
+    assert float(v[0] @ v[1]) > float(v[0] @ v[2]) > 0.3
+    likes = {upgrade.question: 0.4, remove.question: 0.9}  # the classifier prefers the farther one
+    monkeypatch.setattr(Matcher, "assess", lambda self, a, b, sim, judge=None, embed=None: (False, "no", likes[a]))
+    monkeypatch.setattr(Matcher, "score", lambda self, a, b, sim, embed=None: likes[a])
+    answer = assistant.ask(asked)
+    assert answer.correction is None
+    [suggestion] = assistant.suggest_links(min_similarity=0.3)
+    assert (suggestion["correction_id"], suggestion["probability"]) == (upgrade.id, 0.4)
+
+
+def test_a_store_written_with_sources_as_text_still_reads():
+    from indexes.corrections import _as_sources
+
+    assert _as_sources('"docs/a.md"') == ["docs/a.md"] and _as_sources("docs/a.md") == ["docs/a.md"]
+    assert _as_sources('["docs/a.md"]') == ["docs/a.md"] and _as_sources(["b"]) == ["b"] and _as_sources(None) == []
 
 
 def test_a_same_as_link_holds_in_its_own_words_only(assistant):
@@ -812,6 +906,8 @@ def test_the_same_words_in_the_same_order_are_the_same_question():
 
     assert same_words("How do I upgrade Wombat?", "how do i upgrade wombat")
     assert same_words("How can I upgrade Wombat?", "how do I upgrade wombat")  # the auxiliary only frames it
+    assert same_words("What's the command to sync everything?", "What is the command to sync everything?")
+    assert same_words("Where're the logs?", "where are the logs") and not same_words("the actor's log", "the actor log")
     assert same_words("Does it support gRPC, and how would I define a service?", "does it support grpc and how do i define a service")
     assert not same_words("Should I upgrade Wombat?", "Can I upgrade Wombat?")  # advice is another question
     assert not same_words("When does the autoscaler run?", "Why does the autoscaler run?")

@@ -106,7 +106,9 @@ def ask(ctx, question, index, k, llm_base_url, llm_model, no_stream, where, as_j
             click.secho(f"No answer could be generated: {answer.error}", fg="red", err=True)
         if answer.correction:
             c = answer.correction
-            click.secho(f"[human correction {c['id']} by {c['author']}, {c['created_at'][:10]}; "
+            what = ("the model's answer, guided by human correction" if c["mode"] == "guide"
+                    else "human correction")
+            click.secho(f"[{what} {c['id']} by {c['author']}, {c['created_at'][:10]}; "
                         f"similarity {c['similarity']:.2f}]", fg="green")
         if any(s.attributed for s in answer.sources):
             heading = "Sources (not cited by the model; these hold the words of its sentences):"
@@ -117,7 +119,8 @@ def ask(ctx, question, index, k, llm_base_url, llm_model, no_stream, where, as_j
         click.echo(f"\n{heading}")
         for s in answer.sources:
             where = " > ".join(s.section) or s.title or ""
-            click.echo(f"  [{s.n}] {s.location}" + (f"  ({where})" if where else "") + f"  score {s.score:.2f}")
+            score = "" if answer.model == "human-correction" else f"  score {s.score:.2f}"  # cited, not ranked
+            click.echo(f"  [{s.n}] {s.location}" + (f"  ({where})" if where else "") + score)
         lat = answer.latency_ms
         sys.stdout.flush()
         click.secho(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import sys
@@ -22,8 +23,13 @@ from rag.errors import RagError
 
 
 def _author(author: str | None) -> str:
-    """Who corrects or reviews: --author, else $USER."""
-    return author or os.environ.get("USER") or "unknown"
+    """Who corrects or reviews: --author, else $USER, else the login name of this process."""
+    if author and author.strip():
+        return author.strip()
+    try:
+        return os.environ.get("USER") or getpass.getuser()
+    except (KeyError, OSError):  # no such user in this container's passwd
+        return "unknown"
 
 
 # --- feedback and corrections ---------------------------------------------------------------
@@ -34,13 +40,15 @@ def feedback():
 
 @feedback.command(name="add")
 @click.argument("answer_id")
-@click.option("--good/--bad", required=True, help="Was the answer right?")
+@click.option("--good/--bad", default=None, help="Was the answer right? (one of the two is required)")
 @click.option("--comment", default=None, help="What was wrong, or right.")
 @index_option
 @json_option
 @click.pass_context
 def feedback_add(ctx, answer_id, good, comment, index, as_json):
-    """Record feedback on the answer ANSWER_ID."""
+    """Record feedback on the answer ANSWER_ID: --good or --bad."""
+    if good is None:
+        raise click.UsageError("say whether the answer was right: --good or --bad")
     try:
         _assistant(ctx, index=index).feedback(answer_id, good, comment)
     except RagError as exc:
@@ -126,6 +134,9 @@ def correct(ctx, answer_id, text, same_as, not_same_as, question, reason, author
         click.echo(f"Linked {c.id}: {c.question!r} is {relation} correction {c.linked_to}")
     else:
         click.echo(f"Correction {c.id} recorded for: {c.question}")
+        if c.sources and not sources:
+            click.echo(f"  It cites what the answer it corrects cited: {', '.join(c.sources)} (flagged for review "
+                       f"when they change; name others with --source).")
 
 
 @cli.group()
@@ -165,8 +176,12 @@ def _by_id(name: str):
 
 
 def _one(ctx, index, correction_id, as_json):
-    store = _assistant(ctx, index=index).corrections
-    if store.get(correction_id) is None:
+    try:
+        store = _assistant(ctx, index=index).corrections
+        found = store.get(correction_id)
+    except RagError as exc:
+        _fail(exc, as_json)
+    if found is None:
         _fail(RagError(f"No correction {correction_id!r}."), as_json)
     return store
 
@@ -209,8 +224,11 @@ def corrections_rm(ctx, correction_id, index, as_json):
 @click.pass_context
 def corrections_export(ctx, file, index):
     """Write every correction as JSONL (to FILE, default stdout)."""
-    for c in _assistant(ctx, index=index).corrections.list(True):
-        file.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+    try:
+        for c in _assistant(ctx, index=index).corrections.list(True):
+            file.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+    except RagError as exc:
+        _fail(exc, False)
 
 
 def _queue_options(command):
@@ -342,44 +360,58 @@ def corrections_pairs(ctx, file, index):
 
 
 @corrections.command(name="import")
-@click.argument("file", type=click.File("r"))
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
 @index_option
 @json_option
 @click.pass_context
 def corrections_import(ctx, file, index, as_json):
     """Add corrections from JSONL (as written by export); their questions are embedded again.
-    A linked question whose correction is neither in the index nor earlier in FILE is skipped."""
-    from indexes.corrections import Correction, utc_stamp
+    What is already there (the same id, or for a line without one the same question, answer
+    and link) is skipped, so an import can run again. A linked question whose correction is
+    neither in the index nor earlier in FILE is skipped. A line that is not a correction
+    stops the import, with its number; the lines before it are in."""
     from pipelines.embed import canonical_name
+    from rag.corrections import correction_from_export, question_key
+
+    def same(c) -> tuple:
+        return question_key(c.question), c.answer, c.same_as, c.not_same_as
 
     try:
         assistant = _assistant(ctx, index=index)
-        store, added, skipped = assistant.corrections, [], []
+        store, added, skipped, present = assistant.corrections, [], [], 0
+        model = canonical_name(assistant.config.embedding_model)
+        stored = {same(c) for c in store.list(include_inactive=True)}
         for number, line in enumerate(file, 1):
             if not line.strip():
                 continue
-            data = json.loads(line)
-            data["model"] = canonical_name(assistant.config.embedding_model)
-            if "created_at" in data:  # times compare as text: the store's own format
-                try:
-                    data["created_at"] = utc_stamp(data["created_at"])
-                except ValueError as exc:
-                    raise ValueError(f"line {number}: {exc}") from None
-            c = Correction(**{k: v for k, v in data.items() if k in Correction.__dataclass_fields__})
-            if c.linked_to and store.get(c.linked_to) is None:
+            try:
+                data = json.loads(line)
+                c = correction_from_export(data, model)
+            except ValueError as exc:
+                raise ValueError(f"line {number}: {exc}") from None
+            target = store.get(c.linked_to) if c.linked_to else None
+            if c.linked_to and (target is None or target.linked_to):
                 skipped.append(c.id)
                 continue
-            if store.get(c.id) is None:
-                store.add(c, assistant.embedder.embed_query(c.question))
-                added.append(c.id)
+            if ("id" not in data and same(c) in stored) or not store.add_if_absent(
+                    c, assistant.embedder.embed_query(c.question)):
+                present += 1
+                continue
+            stored.add(same(c))
+            added.append(c.id)
+        empty = assistant.index.info() is None
     except (RagError, ValueError, TypeError) as exc:
         _fail(exc, as_json)
     if as_json:
-        _emit({"imported": len(added), **({"skipped_links": skipped} if skipped else {})})
+        _emit({"imported": len(added), "already_there": present, **({"skipped_links": skipped} if skipped else {})})
         return
-    click.echo(f"Imported {len(added)} corrections.")
+    click.echo(f"Imported {len(added)} corrections" + (f"; {present} already there" if present else "") + ".")
     if skipped:
         click.echo(f"Skipped {len(skipped)} linked questions whose correction is missing: {', '.join(skipped)}", err=True)
+    if empty:
+        where = assistant.index.display_location
+        click.echo(f"Note: no documents are ingested at {where} yet; the corrections wait there for them "
+                   f"(rag ingest PATH --index {where}).", err=True)
 
 
 @corrections.command(name="calibrate")
