@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
 import time
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -16,6 +18,7 @@ import prompts
 from indexes import Hit, IndexNotFoundError, VectorIndex, open_index
 from indexes.errors import LLMError
 from pipelines.chunk import ChunkingConfig
+from pipelines.discover import display_path
 from pipelines.embed import Embedder, canonical_name, load_embedder
 from pipelines.ingest import IngestOptions, IngestReport, ingest
 from indexes.corrections import AnswerRecord, Correction, CorrectionStore, Feedback, now, open_corrections
@@ -324,7 +327,7 @@ class Assistant:
         question = question.strip()
         correction = Correction(
             question=question, answer=answer.strip(), author=author, reason=reason, replaces_answer_id=answer_id,
-            bad_answer=bad_answer, sources=list(dict.fromkeys(sources or [])),
+            bad_answer=bad_answer, sources=list(dict.fromkeys(source_key(s) for s in sources or [] if s.strip())),
             model=canonical_name(self.config.embedding_model),
         )
         self.corrections.add(correction, self.embedder.embed_query(question))
@@ -680,6 +683,17 @@ class Assistant:
             budget -= cost
             chosen.append(source)
         return chosen
+
+
+def source_key(source: str) -> str:
+    """A source a correction cites, as `rag ingest` keys the file it names ("./docs/a.md", or
+    its absolute path, is "docs/a.md" run from the same directory), so that the correction is
+    flagged for review when that file changes; a URL, or a path with an #anchor, as given."""
+    source = source.strip()
+    path, hashmark, anchor = source.partition("#")
+    if "://" in source or not path:
+        return source
+    return (display_path(Path(path)) if Path(path).exists() else os.path.normpath(path)) + hashmark + anchor
 
 
 def _correction_source(correction: Correction) -> Source:

@@ -21,6 +21,14 @@ class CorrectionStoreContract:
         store.update(c.id, active=True)
         assert store.remove(c.id) and store.get(c.id) is None and not store.remove(c.id)
 
+    def test_add_if_absent_adds_once(self, store):
+        """What two imports of one file at once rely on: the second insert of an id is a no-op."""
+        c = Correction("How do I upgrade?", "Run wombat self-update.", model="m")
+        twin = Correction("How do I upgrade?", "Another answer.", id=c.id, model="m")
+        assert store.add_if_absent(c, E.embed_query(c.question)) is True
+        assert store.add_if_absent(twin, E.embed_query(c.question)) is False
+        assert [x.answer for x in store.list()] == ["Run wombat self-update."]
+
     def test_linked_questions_round_trip(self, store):
         c = Correction("How do I upgrade?", "Run wombat self-update.", model="m")
         same = Correction("What's the way to update it?", "", same_as=c.id, model="m")

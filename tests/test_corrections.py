@@ -548,6 +548,16 @@ def test_the_queue_suggests_the_nearest_plausible_correction(assistant, monkeypa
     assert (suggestion["correction_id"], suggestion["probability"]) == (upgrade.id, 0.4)
 
 
+def test_a_correction_cites_files_as_ingest_keys_them(assistant, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# A\n\nText.")
+    c = assistant.correct("An answer.", question="What is a?", sources=[
+        "./docs/a.md", str(tmp_path / "docs" / "a.md"), "docs/./a.md#usage", "https://example.com/a", " "])
+    assert c.sources == ["docs/a.md", "docs/a.md#usage", "https://example.com/a"]
+    assert assistant.corrections.flag_for_review(["docs/a.md"], "changed") == [c.id]
+
+
 def test_a_store_written_with_sources_as_text_still_reads():
     from indexes.corrections import _as_sources
 

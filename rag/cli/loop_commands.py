@@ -137,6 +137,19 @@ def correct(ctx, answer_id, text, same_as, not_same_as, question, reason, author
         if c.sources and not sources:
             click.echo(f"  It cites what the answer it corrects cited: {', '.join(c.sources)} (flagged for review "
                        f"when they change; name others with --source).")
+        _warn_unindexed(ctx, index, c.sources)
+
+
+def _warn_unindexed(ctx, index, sources: list[str]) -> None:
+    """Sources that name no file in the index: the correction is not flagged when they change."""
+    try:
+        known = set(_assistant(ctx, index=index).index.manifest())
+    except RagError:
+        return
+    missing = [s for s in sources if "://" not in s and s.split("#", 1)[0] not in known]
+    if missing:
+        click.echo(f"  Note: {', '.join(missing)} is not a file in the index (paths are relative to the directory "
+                   f"`rag ingest` ran in): the correction is not flagged for review when it changes.", err=True)
 
 
 @cli.group()
