@@ -56,6 +56,8 @@ class IngestReport:
     chunks_written: int = 0
     seconds: float = 0.0
     changed_paths: list[str] = field(default_factory=list)  # replaced or removed: corrections citing them need review
+    # new files with the bytes of a file already indexed under another path: (new path, indexed path)
+    same_as_indexed: list[tuple[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +68,7 @@ class IngestReport:
             "failed": [f.to_dict() for f in self.failed],
             "chunks_written": self.chunks_written,
             "seconds": round(self.seconds, 3),
+            **({"same_as_indexed": [list(p) for p in self.same_as_indexed]} if self.same_as_indexed else {}),
         }
 
 
@@ -223,6 +226,11 @@ def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = Ingest
         removed=sum(1 for p in todo_plan.removed if not manifest[p].error),
         failed=list(todo_plan.failed),
     )
+    # Files are keyed by their path relative to the working directory: the same folder ingested
+    # from another directory comes in again under other paths. Say so (a copy may be meant).
+    indexed = {r.hash: path for path, r in manifest.items() if not r.error}
+    report.same_as_indexed = [(f.path, indexed[f.hash]) for f in todo_plan.new
+                              if f.hash in indexed and indexed[f.hash] != f.path]
     if not todo_plan.todo and not todo_plan.removed:
         report.seconds = time.perf_counter() - started
         return report

@@ -85,3 +85,15 @@ def test_ingesting_with_another_model_is_refused_before_any_work(docs, ray_local
     with pytest.raises(IndexMismatchError, match="fake-hash"):
         ingest(["docs"], index, IngestOptions(embedding_model="all-MiniLM-L6-v2"))
     assert "docs/new.md" not in index.manifest()
+
+
+def test_the_same_files_from_another_directory_are_reported(docs, ray_local, monkeypatch):
+    """Paths are keyed relative to the working directory: ingesting the same folder from its
+    parent adds it again under other paths, and the report says which."""
+    index = FaissIndex("idx")
+    assert "same_as_indexed" not in ingest(["docs"], index, OPTIONS).to_dict()
+    monkeypatch.chdir(docs.parent.parent)
+    here = docs.parent.name
+    report = ingest([f"{here}/docs"], FaissIndex(f"{here}/idx"), OPTIONS)  # the same index
+    assert sorted(report.same_as_indexed)[0] == (f"{here}/docs/faq.html", "docs/faq.html")
+    assert report.to_dict()["same_as_indexed"][0] == [f"{here}/docs/faq.html", "docs/faq.html"]

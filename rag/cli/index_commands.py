@@ -61,6 +61,12 @@ def ingest(ctx, paths, index, source_url, allow_failures, as_json):
             f"{report.removed} removed, {len(report.failed)} failed; "
             f"{report.chunks_written} chunks written in {report.seconds:.1f}s"
         )
+        if report.same_as_indexed:
+            new, old = report.same_as_indexed[0]
+            click.secho(f"{len(report.same_as_indexed)} new files have the same content as files already in the index "
+                        f"under other paths ({new} is {old}): paths are relative to the directory `rag ingest` runs "
+                        f"in. If you meant the same files, run `rag ingest` from the directory you used before.",
+                        fg="yellow", err=True)
         if report.failed:
             click.secho("Not ingested:", fg="yellow", err=True)
             width = max(len(f.path) for f in report.failed)
