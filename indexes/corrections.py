@@ -308,7 +308,7 @@ class SqliteCorrectionStore(CorrectionStore):
         return [_row_to_correction(r) for r in self._db().execute(sql + " ORDER BY created_at, id")]
 
     def update(self, correction_id, **changes):
-        allowed = {"active", "review", "answer", "reason", "sources"}
+        allowed = {"active", "review", "answer", "reason", "sources", "same_as", "not_same_as"}
         if not changes or set(changes) - allowed:
             raise ValueError(f"can only change {sorted(allowed)}")
         values = [json.dumps(v) if k == "sources" else (int(v) if k == "active" else v) for k, v in changes.items()]
@@ -450,7 +450,7 @@ class PgCorrectionStore(CorrectionStore):
     def update(self, correction_id, **changes):
         from psycopg.types.json import Jsonb
 
-        allowed = {"active", "review", "answer", "reason", "sources"}
+        allowed = {"active", "review", "answer", "reason", "sources", "same_as", "not_same_as"}
         if not changes or set(changes) - allowed:
             raise ValueError(f"can only change {sorted(allowed)}")
         values = [Jsonb(v) if k == "sources" else v for k, v in changes.items()]

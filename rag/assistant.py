@@ -334,14 +334,28 @@ class Assistant:
         for old in self.corrections.list(include_inactive=False):
             if (not old.linked_to and question_key(old.question) == question_key(question)
                     and (old.created_at, old.id) < (correction.created_at, correction.id)):
-                self.corrections.update(old.id, active=False)  # superseded: the newest answer to a question stands
+                self._supersede(old, correction)  # the newest answer to a question stands
         gave = self.corrections.get(record.correction_id) if record is not None and record.correction_id else None
         if gave is not None and gave.active and not gave.linked_to:  # the correction that gave the bad answer
             if question_key(gave.question) == question_key(question):
-                self.corrections.update(gave.id, active=False)  # superseded
+                self._supersede(gave, correction)
             elif not any(c.not_same_as for c in self.linked_questions(gave.id, question)):
                 self._link(None, None, question, reason, author, None, gave.id)
         return correction
+
+    def _supersede(self, old: Correction, new: Correction) -> None:
+        """Disable `old`, which `new` replaces for the same question, and move the questions
+        reviewers linked to it over to `new`: they asked (or did not ask) that question, whoever
+        answers it now. A question already linked to `new` keeps that link."""
+        self.corrections.update(old.id, active=False)
+        taken = {question_key(c.question) for c in self.corrections.list(include_inactive=True) if c.linked_to == new.id}
+        for link in self.corrections.list(include_inactive=True):
+            if link.linked_to != old.id:
+                continue
+            if question_key(link.question) in taken:
+                self.corrections.remove(link.id)
+            else:
+                self.corrections.update(link.id, **({"same_as": new.id} if link.same_as else {"not_same_as": new.id}))
 
     def _link(self, answer, answer_id, question, reason, author, same_as, not_same_as) -> Correction:
         if same_as and not_same_as:

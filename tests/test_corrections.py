@@ -510,19 +510,32 @@ def test_a_new_correction_of_a_question_replaces_the_old_and_links_must_make_sen
     from rag.errors import RagError
 
     old = assistant.correct("Run apt upgrade.", question="How do I upgrade Wombat?")
+    link = assistant.correct(question="what is the procedure to bring wombat to its newest release", same_as=old.id)
+    not_it = assistant.correct(question="How do I upgrade Wombat plugins?", not_same_as=old.id)
     new = assistant.correct("Run wombat self-update.", question="how do I upgrade wombat")  # the same question
-    assert [c.id for c in assistant.corrections.list(include_inactive=False)] == [new.id]
+    assert {c.id for c in assistant.corrections.list(include_inactive=False)} == {new.id, link.id, not_it.id}
+    # the questions reviewers linked to the old one now go with the new one
+    assert (assistant.corrections.get(link.id).same_as, assistant.corrections.get(not_it.id).not_same_as) == (
+        new.id, new.id)
+    assert assistant.find_correction(link.question)[0].id == new.id
     assistant.corrections.update(new.id, active=False)  # disabling the newer does not bring back the stale one
     assert assistant.find_correction("How do I upgrade Wombat?") is None
     assistant.corrections.update(new.id, active=True)
+    # replaced again, by answer id: a question linked to both keeps the newest's link only
+    given = assistant.ask("How do I upgrade Wombat?")
+    assistant.correct(question=link.question, same_as=new.id)  # already moved: the latest link stands
+    newest = assistant.correct("Run wombat upgrade.", answer_id=given.id)
+    links = [c for c in assistant.corrections.list() if c.linked_to]
+    assert sorted((c.question, c.linked_to) for c in links) == sorted(
+        [(link.question, newest.id), (not_it.question, newest.id)])
     with pytest.raises(RagError, match="needs a question"):
         assistant.correct("x", question="   ")
     with pytest.raises(RagError, match="needs the question"):
-        assistant.correct(question=" ", same_as=new.id)
+        assistant.correct(question=" ", same_as=newest.id)
     with pytest.raises(RagError, match="own question: to stop it answering, disable it"):
-        assistant.correct(question="How do I upgrade Wombat?", not_same_as=new.id)
+        assistant.correct(question="How do I upgrade Wombat?", not_same_as=newest.id)
     with pytest.raises(RagError, match="own question: it already answers it"):
-        assistant.correct(question="how do i upgrade wombat", same_as=new.id)
+        assistant.correct(question="how do i upgrade wombat", same_as=newest.id)
     with pytest.raises(RagError, match=f"Correction {old.id} is disabled: enable it first"):
         assistant.correct(question="Is Wombat free?", same_as=old.id)
     assert assistant.correct(question="Is Wombat free?", not_same_as=old.id).not_same_as == old.id
