@@ -29,6 +29,13 @@ class CorrectionStoreContract:
         assert store.add_if_absent(twin, E.embed_query(c.question)) is False
         assert [x.answer for x in store.list()] == ["Run wombat self-update."]
 
+    def test_a_link_can_be_re_pointed(self, store):
+        old, new = (Correction("How do I upgrade?", a, model="m") for a in ("Old.", "New."))
+        link = Correction("What's the way to update it?", "", same_as=old.id, model="m")
+        for x in (old, new, link):
+            store.add(x, E.embed_query(x.question))
+        assert store.update(link.id, same_as=new.id) and store.get(link.id).same_as == new.id
+
     def test_linked_questions_round_trip(self, store):
         c = Correction("How do I upgrade?", "Run wombat self-update.", model="m")
         same = Correction("What's the way to update it?", "", same_as=c.id, model="m")
