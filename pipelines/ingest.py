@@ -228,7 +228,8 @@ def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = Ingest
     )
     # Files are keyed by their path relative to the working directory: the same folder ingested
     # from another directory comes in again under other paths. Say so (a copy may be meant).
-    indexed = {r.hash: path for path, r in manifest.items() if not r.error}
+    going = set(todo_plan.removed)  # a file renamed in place is not another copy
+    indexed = {r.hash: path for path, r in manifest.items() if not r.error and path not in going}
     report.same_as_indexed = [(f.path, indexed[f.hash]) for f in todo_plan.new
                               if f.hash in indexed and indexed[f.hash] != f.path]
     if not todo_plan.todo and not todo_plan.removed:

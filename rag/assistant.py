@@ -325,16 +325,28 @@ class Assistant:
         if not (question or "").strip() or not answer.strip():
             raise RagError("A correction needs a question (or the id of a logged answer) and the corrected answer.")
         question = question.strip()
+        # The newest correction of a question stands (stamped after the newest there, whatever
+        # this machine's clock says), and replaces the others. After the write the question's
+        # corrections are read back and all but the newest replaced: whatever the order of two
+        # reviewers' writes, the last to clean up sees both, and one stands.
+        stamp, before = now(), self._answering(question)
+        if before and before[-1].created_at >= stamp:
+            stamp = (datetime.fromisoformat(before[-1].created_at) + timedelta(microseconds=1)).isoformat(
+                timespec="microseconds")
         correction = Correction(
             question=question, answer=answer.strip(), author=author, reason=reason, replaces_answer_id=answer_id,
             bad_answer=bad_answer, sources=list(dict.fromkeys(source_key(s) for s in sources or [] if s.strip())),
-            model=canonical_name(self.config.embedding_model),
+            model=canonical_name(self.config.embedding_model), created_at=stamp,
         )
         self.corrections.add(correction, self.embedder.embed_query(question))
-        for old in self.corrections.list(include_inactive=False):
-            if (not old.linked_to and question_key(old.question) == question_key(question)
-                    and (old.created_at, old.id) < (correction.created_at, correction.id)):
-                self._supersede(old, correction)  # the newest answer to a question stands
+        rivals = self._answering(question)
+        winner = max(rivals + [correction], key=lambda c: (c.created_at, c.id))
+        for old in rivals:
+            if old.id != winner.id:
+                self._supersede(old, winner)
+        if winner.id != correction.id:
+            raise ConflictError(f"Another reviewer ({winner.author}) corrected this question at the same moment; "
+                                f"their correction {winner.id} stands. Correct it again to change it.")
         gave = self.corrections.get(record.correction_id) if record is not None and record.correction_id else None
         if gave is not None and gave.active and not gave.linked_to:  # the correction that gave the bad answer
             if question_key(gave.question) == question_key(question):
@@ -410,7 +422,22 @@ class Assistant:
             raise ConflictError(f"Another reviewer ({newest.author}) linked this question "
                                 f"{'same_as' if newest.same_as else 'not_same_as'} correction {target.id} at the same "
                                 f"moment; their decision stands. Link it again to change it.")
+        # A correction that replaced the target meanwhile moved the target's links before this
+        # one was written: move it too.
+        now_target = self.corrections.get(target.id)
+        if now_target is not None and not now_target.active:
+            heir = self._answering(target.question)
+            if heir and heir[-1].id != target.id:
+                self.corrections.update(newest.id, **({"same_as": heir[-1].id} if newest.same_as
+                                                      else {"not_same_as": heir[-1].id}))
+                newest = self.corrections.get(newest.id) or newest
         return newest
+
+    def _answering(self, question: str) -> list[Correction]:
+        """The active corrections (not links) of `question` in the same words, oldest first."""
+        key = question_key(question)
+        return sorted((c for c in self.corrections.list(include_inactive=False)
+                       if not c.linked_to and question_key(c.question) == key), key=lambda c: (c.created_at, c.id))
 
     def linked_questions(self, correction_id: str, question: str) -> list[Correction]:
         """The links (`same_as` or `not_same_as`) of `question` to correction `correction_id`,
@@ -707,7 +734,12 @@ def source_key(source: str) -> str:
     path, hashmark, anchor = source.partition("#")
     if "://" in source or not path:
         return source
-    return (display_path(Path(path)) if Path(path).exists() else os.path.normpath(path)) + hashmark + anchor
+    path = os.path.normpath(path)
+    try:
+        exists = Path(path).exists()
+    except (OSError, ValueError):  # a name too long for this filesystem, a NUL: not a file here
+        exists = False
+    return (display_path(Path(path)) if exists else path) + hashmark + anchor
 
 
 def _correction_source(correction: Correction) -> Source:

@@ -197,8 +197,13 @@ grant/revoke | expand/collapse | maximize/minimize | valid/invalid | login/logou
 """
 _NEGATING_PREFIXES = ("un", "dis", "de", "non")
 # Particles whose opposite is a stopword, so that a swap leaves one content word on one side
-# only: "turn on" / "turn off", "scale in" / "scale out", "log in" / "log out".
+# only: "turn on" / "turn off", "scale in" / "scale out", "log in" / "log out"; after these
+# verbs only ("fill in" and "fill out" a form are the same).
 _PARTICLES = {"off": "on", "out": "in"}
+_PARTICLE_VERBS = frozenset(stem(form) for verb in ("turn", "switch", "toggle", "power", "scale", "log", "sign", "opt",
+                                                    "zoom", "check", "swap", "page", "plug", "clock", "phase")
+                            for form in (verb, verb + "s", verb + "ed", verb + "ing", verb + verb[-1] + "ed",
+                                         verb + verb[-1] + "ing", verb[:-1] + "ed", verb[:-1] + "ing"))
 # Words that turn a question around ("How do I keep it open?", "How do I stop it from closing?";
 # "Why is it down?", "How do I bring it up?"): with one in only one of the two questions, an
 # opposite may be a paraphrase, and the classifier decides.
@@ -247,10 +252,16 @@ def opposed(a: str, b: str) -> tuple[str, str] | None:
 
 
 def _particle(word: str, other: list[str], own: list[str]) -> bool:
-    """`word` ("off", "out") is a particle whose opposite ("on", "in") the other question
-    has more of than this one: "How do I turn off sync?" / "How do I turn on sync?"."""
+    """`word` ("off", "out") is a particle after one of `_PARTICLE_VERBS`, and the other
+    question has that verb followed by its opposite ("on", "in") where this one does not:
+    "How do I turn off sync?" / "How do I turn on sync?"."""
     opposite = _PARTICLES.get(word.lower())
-    return opposite is not None and other.count(opposite) > own.count(opposite)
+    if opposite is None:
+        return False
+    verbs = {stem(own[i - 1]) for i, w in enumerate(own) if w == word.lower() and i > 0}
+    pairs = [(stem(a), b) for a, b in zip(other, other[1:])]
+    return any(verb in _PARTICLE_VERBS and (verb, opposite) in pairs and (verb, opposite) not in
+               [(stem(a), b) for a, b in zip(own, own[1:])] for verb in verbs)
 
 
 def question_key(question: str) -> str:

@@ -147,6 +147,7 @@ def test_opposite_words_never_make_the_same_question():
     assert opposed("How do I turn on sync?", "How do I turn off sync?") == ("on", "off")
     assert opposed("How do I scale out the cluster?", "How do I scale in the cluster?") == ("out", "in")
     assert opposed("How do I find out the version?", "How do I find the version?") is None
+    assert opposed("How do I fill in the form?", "How do I fill out the form?") is None  # after these verbs only
     # synonyms sit on the same side; any other swap is the classifier's to judge
     assert opposed("How do I read a checkpoint?", "How do I load a checkpoint?") is None
     assert opposed("How do I remove a column?", "How do I drop a column?") is None
@@ -499,11 +500,17 @@ def test_an_import_refuses_what_correct_would_refuse_by_its_line(assistant, tmp_
     # a line without an id is there already when its question, answer and link are
     result = CliRunner().invoke(cli, run + ["--json"], input="\n".join(lines[1:]) + "\n")
     assert json.loads(result.output) == {"imported": 0, "already_there": 2}
+    # a link listed before its correction (export lists links last; older files may not)
+    result = CliRunner().invoke(cli, run + ["--json"], input="\n".join([
+        json.dumps({"id": "l2", "question": "is wombat libre", "answer": "", "same_as": "c2"}),
+        json.dumps({"id": "c2", "question": "what licence does wombat use", "answer": "MIT."})]) + "\n")
+    assert json.loads(result.output) == {"imported": 2, "already_there": 0}
+    assert assistant.corrections.get("l2").same_as == "c2"
     # a link to a link is not a correction to link to: skipped, as one to a missing correction
     link = next(c for c in assistant.corrections.list() if c.same_as)
     chained = json.dumps({"question": "is wombat gratis", "answer": "", "same_as": link.id})
     result = CliRunner().invoke(cli, run + ["--json"], input=chained + "\n")
-    assert json.loads(result.output)["skipped_links"] and len(assistant.corrections.list()) == 3
+    assert json.loads(result.output)["skipped_links"] and len(assistant.corrections.list()) == 5
 
 
 def test_a_new_correction_of_a_question_replaces_the_old_and_links_must_make_sense(assistant):
@@ -538,7 +545,8 @@ def test_a_new_correction_of_a_question_replaces_the_old_and_links_must_make_sen
         assistant.correct(question="how do i upgrade wombat", same_as=newest.id)
     with pytest.raises(RagError, match=f"Correction {old.id} is disabled: enable it first"):
         assistant.correct(question="Is Wombat free?", same_as=old.id)
-    assert assistant.correct(question="Is Wombat free?", not_same_as=old.id).not_same_as == old.id
+    # a question that is not a replaced correction's is not its successor's either (the same question)
+    assert assistant.correct(question="Is Wombat free?", not_same_as=old.id).not_same_as == newest.id
 
 
 def test_the_queue_suggests_the_nearest_plausible_correction(assistant, monkeypatch):
@@ -965,3 +973,26 @@ def test_calibration_says_when_no_matcher_fits_and_never_crosses_linked_question
     with pytest.raises(ValueError, match="no matcher"):  # a near miss is the most similar pair of all
         calibrate(pairs, lambda a, b: np.array([1.0 if (x, y) == ("q1", "p1") else 0.5 for x, y in zip(a, b)]),
                   max_false_rate=0.0, max_unrelated_rate=0.0, embed=None, unrelated=0)
+
+
+def test_two_reviewers_correcting_one_question_at_once_leave_one_correction(assistant, monkeypatch):
+    """The writes interleave: A stamps, B stamps, writes and cleans up, then A writes. B's
+    correction is stamped later and stands; A is told so; no question is left with two answers."""
+    from indexes.errors import ConflictError
+
+    first = assistant.correct("Run apt upgrade.", question="How do I upgrade Wombat?")
+    store = assistant.corrections
+    real_add = type(store).add
+    theirs = []
+
+    def add_after_the_other(self, correction, embedding):
+        if not theirs and correction.answer == "A's answer.":  # B comes in between A's stamp and A's write
+            theirs.append(assistant.correct("B's answer.", question="how do I upgrade wombat"))
+        return real_add(self, correction, embedding)
+
+    monkeypatch.setattr(type(store), "add", add_after_the_other)
+    with pytest.raises(ConflictError, match=f"corrected this question at the same moment; their correction "
+                                            f"{theirs[0].id if theirs else '.*'} stands"):
+        assistant.correct("A's answer.", question="How do I upgrade Wombat?")
+    active = [c.id for c in store.list(include_inactive=False) if not c.linked_to]
+    assert active == [theirs[0].id] and first.id not in active

@@ -97,3 +97,8 @@ def test_the_same_files_from_another_directory_are_reported(docs, ray_local, mon
     report = ingest([f"{here}/docs"], FaissIndex(f"{here}/idx"), OPTIONS)  # the same index
     assert sorted(report.same_as_indexed)[0] == (f"{here}/docs/faq.html", "docs/faq.html")
     assert report.to_dict()["same_as_indexed"][0] == [f"{here}/docs/faq.html", "docs/faq.html"]
+    monkeypatch.chdir(docs.parent)
+    fresh = FaissIndex("fresh")
+    ingest(["docs"], fresh, OPTIONS)
+    (docs / "notes.txt").rename(docs / "renamed.txt")  # a file renamed in place is no copy
+    assert "same_as_indexed" not in ingest(["docs"], fresh, OPTIONS).to_dict()

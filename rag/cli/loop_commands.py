@@ -236,9 +236,11 @@ def corrections_rm(ctx, correction_id, index, as_json):
 @index_option
 @click.pass_context
 def corrections_export(ctx, file, index):
-    """Write every correction as JSONL (to FILE, default stdout)."""
+    """Write every correction as JSONL (to FILE, default stdout): the corrections, then the
+    questions linked to them, each oldest first."""
     try:
-        for c in _assistant(ctx, index=index).corrections.list(True):
+        stored = _assistant(ctx, index=index).corrections.list(True)
+        for c in sorted(stored, key=lambda c: c.linked_to is not None):  # stable: oldest first within each
             file.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
     except RagError as exc:
         _fail(exc, False)
@@ -380,18 +382,27 @@ def corrections_pairs(ctx, file, index):
 def corrections_import(ctx, file, index, as_json):
     """Add corrections from JSONL (as written by export); their questions are embedded again.
     What is already there (the same id, or for a line without one the same question, answer
-    and link) is skipped, so an import can run again. A linked question whose correction is
-    neither in the index nor earlier in FILE is skipped. A line that is not a correction
-    stops the import, with its number; the lines before it are in."""
+    and link) is skipped, so an import can run again. Linked questions are added after the
+    corrections; one whose correction is neither in the index nor in FILE is skipped. A line
+    that is not a correction stops the import, with its number; the corrections before it
+    are in."""
     from pipelines.embed import canonical_name
     from rag.corrections import correction_from_export, question_key
 
     def same(c) -> tuple:
         return question_key(c.question), c.answer, c.same_as, c.not_same_as
 
+    def add(c, has_id: bool) -> None:
+        nonlocal present
+        if (not has_id and same(c) in stored) or not store.add_if_absent(c, assistant.embedder.embed_query(c.question)):
+            present += 1
+        else:
+            stored.add(same(c))
+            added.append(c.id)
+
     try:
         assistant = _assistant(ctx, index=index)
-        store, added, skipped, present = assistant.corrections, [], [], 0
+        store, added, skipped, present, links = assistant.corrections, [], [], 0, []
         model = canonical_name(assistant.config.embedding_model)
         stored = {same(c) for c in store.list(include_inactive=True)}
         for number, line in enumerate(file, 1):
@@ -402,16 +413,16 @@ def corrections_import(ctx, file, index, as_json):
                 c = correction_from_export(data, model)
             except ValueError as exc:
                 raise ValueError(f"line {number}: {exc}") from None
-            target = store.get(c.linked_to) if c.linked_to else None
-            if c.linked_to and (target is None or target.linked_to):
+            if c.linked_to:  # after the corrections: a file may list a link before its correction
+                links.append((c, "id" in data))
+                continue
+            add(c, "id" in data)
+        for c, has_id in links:
+            target = store.get(c.linked_to)
+            if target is None or target.linked_to:
                 skipped.append(c.id)
-                continue
-            if ("id" not in data and same(c) in stored) or not store.add_if_absent(
-                    c, assistant.embedder.embed_query(c.question)):
-                present += 1
-                continue
-            stored.add(same(c))
-            added.append(c.id)
+            else:
+                add(c, has_id)
         empty = assistant.index.info() is None
     except (RagError, ValueError, TypeError) as exc:
         _fail(exc, as_json)
