@@ -356,6 +356,9 @@ def corrections_review(ctx, limit, scan, min_similarity, author, index):
     click.echo(f"\nLinked {counts['same as']} same as, {counts['not same as']} not same as; skipped "
                f"{counts['skipped']}" + "".join(f"; {counts[k]} {k}" for k in ("settled meanwhile", "failed") if counts[k])
                + (f"; the input ended with {left} left" if left else "") + ".")
+    if counts["not same as"]:
+        click.echo("A question turned down comes back for the next nearest correction it may ask for, if any: "
+                   "run `rag corrections review` again.")
     if left or counts["failed"]:
         sys.exit(EXIT_ERROR)
 
