@@ -25,6 +25,7 @@ share little but its name.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -750,6 +751,9 @@ def correction_from_export(data: Any, model: str) -> Correction:
         row["created_at"] = utc_stamp(row["created_at"])
     for key in ("question", "answer"):
         row[key] = row[key].strip()
+    if "id" not in row:  # the same line gets the same id: imported twice, even at once, it is stored once
+        content = json.dumps([question_key(row["question"]), row["answer"], row.get("same_as"), row.get("not_same_as")])
+        row["id"] = hashlib.sha256(content.encode()).hexdigest()[:12]
     row["model"] = model
     return Correction(**row)
 

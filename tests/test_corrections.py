@@ -497,9 +497,13 @@ def test_an_import_refuses_what_correct_would_refuse_by_its_line(assistant, tmp_
     assert result.exit_code == 0 and "Imported 2 corrections; 1 already there." in result.output, result.output
     removed = next(c for c in assistant.corrections.list() if c.sources)
     assert (removed.question, removed.sources) == ("how do I remove wombat", ["docs/a.md"])
-    # a line without an id is there already when its question, answer and link are
+    # a line without an id is there already when its question, answer and link are (its id
+    # comes from them: two imports of it at once store it once)
     result = CliRunner().invoke(cli, run + ["--json"], input="\n".join(lines[1:]) + "\n")
     assert json.loads(result.output) == {"imported": 0, "already_there": 2}
+    twice = json.dumps({"question": "How do I pause Wombat?", "answer": "Run wombat pause."})
+    result = CliRunner().invoke(cli, run + ["--json"], input=f"{twice}\n{twice}\n")
+    assert json.loads(result.output) == {"imported": 1, "already_there": 1}
     # a link listed before its correction (export lists links last; older files may not)
     result = CliRunner().invoke(cli, run + ["--json"], input="\n".join([
         json.dumps({"id": "l2", "question": "is wombat libre", "answer": "", "same_as": "c2"}),
@@ -510,7 +514,7 @@ def test_an_import_refuses_what_correct_would_refuse_by_its_line(assistant, tmp_
     link = next(c for c in assistant.corrections.list() if c.same_as)
     chained = json.dumps({"question": "is wombat gratis", "answer": "", "same_as": link.id})
     result = CliRunner().invoke(cli, run + ["--json"], input=chained + "\n")
-    assert json.loads(result.output)["skipped_links"] and len(assistant.corrections.list()) == 5
+    assert json.loads(result.output)["skipped_links"] and len(assistant.corrections.list()) == 6
 
 
 def test_a_new_correction_of_a_question_replaces_the_old_and_links_must_make_sense(assistant):
