@@ -320,8 +320,9 @@ class Assistant:
             record = self._logged(answer_id)
             question = question or record.question
             bad_answer = record.answer
-            if sources is None:
-                sources = [s["path"] for s in record.sources if s.get("cited")] or [s["path"] for s in record.sources]
+            if sources is None:  # the files it cited (a correction that gave it is no file: it is replaced)
+                files = [s for s in record.sources if not str(s["path"]).startswith("correction:")]
+                sources = [s["path"] for s in files if s.get("cited")] or [s["path"] for s in files]
         if not (question or "").strip() or not answer.strip():
             raise RagError("A correction needs a question (or the id of a logged answer) and the corrected answer.")
         question = question.strip()

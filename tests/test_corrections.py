@@ -536,6 +536,7 @@ def test_a_new_correction_of_a_question_replaces_the_old_and_links_must_make_sen
     given = assistant.ask("How do I upgrade Wombat?")
     assistant.correct(question=link.question, same_as=new.id)  # already moved: the latest link stands
     newest = assistant.correct("Run wombat upgrade.", answer_id=given.id)
+    assert given.correction["id"] == new.id and newest.sources == []  # the correction it replaces is no source
     links = [c for c in assistant.corrections.list() if c.linked_to]
     assert sorted((c.question, c.linked_to) for c in links) == sorted(
         [(link.question, newest.id), (not_it.question, newest.id)])

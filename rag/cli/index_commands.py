@@ -41,7 +41,7 @@ def ingest(ctx, paths, index, source_url, allow_failures, as_json):
     try:
         assistant = _assistant(ctx, index=index, source_url=source_url)
         if not as_json:
-            click.echo(f"Ingesting {', '.join(paths)} into {assistant.config.index} ...", err=True)
+            click.echo(f"Ingesting {', '.join(paths)} into {assistant.index.display_location} ...", err=True)
         tty = not as_json and sys.stderr.isatty()
 
         def show(stage, done, total):
@@ -125,7 +125,8 @@ def ask(ctx, question, index, k, llm_base_url, llm_model, no_stream, where, as_j
         click.echo(f"\n{heading}")
         for s in answer.sources:
             where = " > ".join(s.section) or s.title or ""
-            score = "" if answer.model == "human-correction" else f"  score {s.score:.2f}"  # cited, not ranked
+            cited = answer.model == "human-correction" or s.location.startswith("correction:")  # not ranked
+            score = "" if cited else f"  score {s.score:.2f}"
             click.echo(f"  [{s.n}] {s.location}" + (f"  ({where})" if where else "") + score)
         lat = answer.latency_ms
         sys.stdout.flush()

@@ -415,7 +415,9 @@ def corrections_import(ctx, file, index, as_json):
                 data = json.loads(line)
                 c = correction_from_export(data, model)
             except ValueError as exc:
-                raise ValueError(f"line {number}: {exc}") from None
+                done = (f"; the {len(added)} corrections before it are imported (run the import again once it is "
+                        f"fixed: what is there is skipped)" if added else "")
+                raise ValueError(f"line {number}: {exc}{done}") from None
             if c.linked_to:  # after the corrections: a file may list a link before its correction
                 links.append((c, "id" in data))
                 continue
@@ -491,7 +493,7 @@ def corrections_calibrate(ctx, dataset, max_false_rate, max_unrelated_rate, out,
                f"{result['recall']:.0%} of paraphrases, {result['false_override_rate']:.0%} of near misses, "
                f"{result['unrelated_override_rate']:.0%} of {result['unrelated_pairs']} unrelated pairs overridden"
                + (f", with {len(links)} linked questions" if with_links else "")
-               + ("" if dry_run else f" (saved to {assistant.config.index})"))
+               + ("" if dry_run else f" (saved to {assistant.index.display_location})"))
     floor = Matcher.from_dict(m).review_floor
     held = [s for s, match in zip(result["similarities"], result["labels"]) if match]
     click.echo(f"Review queue (rag corrections suggest) from similarity {floor}: "

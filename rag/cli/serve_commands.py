@@ -99,7 +99,7 @@ def serve(ctx, index, host, port, llm_base_url, llm_model, replicas, max_replica
         status = assistant.status()
         if not status["chunks"]:
             raise RagError(f"The index at {status['index']} is empty or missing. Build it first: "
-                           f"rag ingest PATH --index {config.index}")
+                           f"rag ingest PATH --index {assistant.index.display_location}")
         signal.signal(signal.SIGTERM, _interrupt)  # stop cleanly on SIGTERM too
         click.echo(f"Starting the assistant on {status['chunks']} chunks from {status['index']} ...", err=True)
         server.run(config, blocking=False)
