@@ -41,5 +41,9 @@ def test_sentences_rebuild_the_text_exactly(text):
 @given(st.text(alphabet=st.sampled_from(list("abc .!?\n[]1`\"")), max_size=80))
 def test_attribution_only_adds_citations_of_given_blocks(text):
     got = attribute(text, {1: "aaa bbb ccc abc", 3: "cab bac acb"}, min_words=1)
-    assert got.text.replace(" [1]", "").replace(" [3]", "") == text
+
+    def uncited(t: str) -> str:  # the text may hold " [1]" itself (Hypothesis found " [1]")
+        return t.replace(" [1]", "").replace(" [3]", "")
+
+    assert uncited(got.text) == uncited(text)
     assert set(got.support) <= {1, 3}
