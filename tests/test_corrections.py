@@ -589,6 +589,25 @@ def test_a_correction_cites_files_as_ingest_keys_them(assistant, tmp_path, monke
     assert assistant.corrections.flag_for_review(["docs/a.md"], "changed") == [c.id]
 
 
+def test_the_cli_says_what_a_correction_replaced_and_wants_one_verdict(assistant, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from rag.cli import cli
+
+    monkeypatch.setenv("RAG_EMBEDDING_MODEL", "fake-hash")
+    index = ["--index", str(tmp_path / "idx")]
+    first = assistant.correct("Run apt upgrade.", question="How do I upgrade Wombat?")
+    result = CliRunner().invoke(cli, ["correct", "--question", "how do I upgrade wombat", "--answer", "Self-update."]
+                                + index)
+    assert result.exit_code == 0 and f"It replaces {first.id} (disabled)" in result.output, result.output
+    answer = assistant.ask("how do I upgrade wombat")
+    for flags in ([], ["--good", "--bad"]):
+        result = CliRunner().invoke(cli, ["feedback", "add", answer.id, *flags] + index)
+        assert result.exit_code == 2 and "--good or --bad (one of them)" in result.output
+    assert CliRunner().invoke(cli, ["feedback", "add", answer.id, "--bad"] + index).exit_code == 0
+    assert [f.good for f in assistant.corrections.list_feedback()] == [False]
+
+
 def test_a_store_written_with_sources_as_text_still_reads():
     from indexes.corrections import _as_sources
 

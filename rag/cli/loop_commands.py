@@ -40,15 +40,16 @@ def feedback():
 
 @feedback.command(name="add")
 @click.argument("answer_id")
-@click.option("--good/--bad", default=None, help="Was the answer right? (one of the two is required)")
+@click.option("--good", is_flag=True, help="The answer was right.")
+@click.option("--bad", is_flag=True, help="The answer was wrong.")
 @click.option("--comment", default=None, help="What was wrong, or right.")
 @index_option
 @json_option
 @click.pass_context
-def feedback_add(ctx, answer_id, good, comment, index, as_json):
+def feedback_add(ctx, answer_id, good, bad, comment, index, as_json):
     """Record feedback on the answer ANSWER_ID: --good or --bad."""
-    if good is None:
-        raise click.UsageError("say whether the answer was right: --good or --bad")
+    if good == bad:
+        raise click.UsageError("say whether the answer was right: --good or --bad (one of them)")
     try:
         _assistant(ctx, index=index).feedback(answer_id, good, comment)
     except RagError as exc:
@@ -114,17 +115,21 @@ def correct(ctx, answer_id, text, same_as, not_same_as, question, reason, author
     matcher takes for its rewordings; `rag corrections pairs` exports the links for calibration.
 
     Correcting an answer that another correction gave replaces that one for the question: in
-    the same words it is disabled, in other words the question is linked --not-same-as it."""
+    the same words it is disabled, in other words the question is linked --not-same-as it. A
+    correction of a question that another answers in the same words replaces that one too."""
     if not answer_id and not question:
         raise click.UsageError("give the ANSWER_ID of a logged answer, or --question")
     if sum(x is not None for x in (text, same_as, not_same_as)) != 1:
         raise click.UsageError("give one of --answer, --same-as or --not-same-as")
     try:
-        c = _assistant(ctx, index=index).correct(
+        assistant = _assistant(ctx, index=index)
+        answering = {c.id for c in assistant.corrections.list(include_inactive=False) if not c.linked_to}
+        c = assistant.correct(
             text, answer_id=answer_id, question=question, reason=reason,
             author=_author(author), sources=list(sources) or None,
             same_as=same_as, not_same_as=not_same_as,
         )
+        replaced = answering - {x.id for x in assistant.corrections.list(include_inactive=False)}
     except RagError as exc:
         _fail(exc, as_json)
     if as_json:
@@ -134,6 +139,8 @@ def correct(ctx, answer_id, text, same_as, not_same_as, question, reason, author
         click.echo(f"Linked {c.id}: {c.question!r} is {relation} correction {c.linked_to}")
     else:
         click.echo(f"Correction {c.id} recorded for: {c.question}")
+        if replaced:
+            click.echo(f"  It replaces {', '.join(sorted(replaced))} (disabled), which answered the same question.")
         if c.sources and not sources:
             click.echo(f"  It cites what the answer it corrects cited: {', '.join(c.sources)} (flagged for review "
                        f"when they change; name others with --source).")
