@@ -730,7 +730,7 @@ class Assistant:
 def source_key(source: str) -> str:
     """A source a correction cites, as `rag ingest` keys the file it names ("./docs/a.md", or
     its absolute path, is "docs/a.md" run from the same directory), so that the correction is
-    flagged for review when that file changes; a URL, or a path with an #anchor, as given."""
+    flagged for review when that file changes; an #anchor is kept, a URL left as given."""
     source = source.strip()
     path, hashmark, anchor = source.partition("#")
     if "://" in source or not path:
