@@ -33,6 +33,11 @@ class IndexWriter(ABC):
         """Record files as ingested at the given content hash, or as failed (`error` set)."""
 
 
+def mask_password(url: str) -> str:
+    """`url` with the password in it, if any, as *** (never print or log a secret)."""
+    return re.sub(r"://([^:@/]*):[^@/]+@", r"://\1:***@", url)
+
+
 class VectorIndex(ABC):
     """A store of chunks, their vectors and the manifest of the files they came from."""
 
@@ -41,7 +46,7 @@ class VectorIndex(ABC):
     @property
     def display_location(self) -> str:
         """The location as it may be printed or logged: a password in it masked."""
-        return re.sub(r"://([^:@/]*):[^@/]+@", r"://\1:***@", self.location)
+        return mask_password(self.location)
 
     @abstractmethod
     def info(self) -> IndexInfo | None:

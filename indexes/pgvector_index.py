@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
-from indexes.base import IndexWriter, VectorIndex, matches
+from indexes.base import IndexWriter, VectorIndex, mask_password, matches
 from indexes.errors import ConfigError, IndexLockedError, IndexWriteError, RagError, require
 from indexes.faiss_index import STOPWORDS
 from indexes.types import Chunk, FileRecord, Hit, IndexInfo
@@ -145,7 +145,7 @@ class PgVectorIndex(VectorIndex):
         )
 
     def _redacted(self) -> str:
-        return re.sub(r"://([^:@/]*):[^@/]+@", r"://\1:***@", self.conninfo)
+        return mask_password(self.conninfo)
 
     def _migrate(self, conn) -> None:
         s = self.schema

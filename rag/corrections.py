@@ -248,7 +248,7 @@ def opposed(a: str, b: str) -> tuple[str, str] | None:
     if not (sy in _OPPOSITE.get(sx, ()) or _negates(sx, sy) or _negates(sy, sx)
             or _PARTICLES.get(x.lower()) == y.lower() or _PARTICLES.get(y.lower()) == x.lower()):
         return None
-    turns = [_TURNS & {stem(w) for w in _WORD.findall(expand(q).lower())} for q in (a, b)]
+    turns = [_TURNS & {stem(w) for w in ws} for ws in words]
     return (x, y) if turns[0] == turns[1] else None
 
 
@@ -259,10 +259,12 @@ def _particle(word: str, other: list[str], own: list[str]) -> bool:
     opposite = _PARTICLES.get(word.lower())
     if opposite is None:
         return False
-    verbs = {stem(own[i - 1]) for i, w in enumerate(own) if w == word.lower() and i > 0}
-    pairs = [(stem(a), b) for a, b in zip(other, other[1:])]
-    return any(verb in _PARTICLE_VERBS and (verb, opposite) in pairs and (verb, opposite) not in
-               [(stem(a), b) for a, b in zip(own, own[1:])] for verb in verbs)
+    def phrases(words: list[str]) -> set[tuple[str, str]]:
+        return {(stem(a), b) for a, b in zip(words, words[1:])}
+
+    verbs = {verb for verb, w in phrases(own) if w == word.lower() and verb in _PARTICLE_VERBS}
+    theirs, mine = phrases(other), phrases(own)
+    return any((verb, opposite) in theirs and (verb, opposite) not in mine for verb in verbs)
 
 
 def question_key(question: str) -> str:

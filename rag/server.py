@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from indexes.errors import ConfigError, ConflictError, MissingExtraError, RagError
 from rag.assistant import Assistant
 from rag.config import Config
-from rag.guard import clean_text
+from rag.guard import clean_text as _clean  # user text reaches operators' terminals
 from rag.types import Answer
 
 try:
@@ -302,11 +302,6 @@ def with_heartbeats(source: Iterator[str], every: float) -> Iterator[str]:
             yield item
     finally:
         stop.set()
-
-
-def _clean(text: str | None) -> str | None:
-    """User text without control characters (they would reach operators' terminals)."""
-    return clean_text(text)
 
 
 def _sse(event: str, data: dict) -> str:

@@ -144,13 +144,13 @@ def correct(ctx, answer_id, text, same_as, not_same_as, question, reason, author
         if c.sources and not sources:
             click.echo(f"  It cites what the answer it corrects cited: {', '.join(c.sources)} (flagged for review "
                        f"when they change; name others with --source).")
-        _warn_unindexed(ctx, index, c.sources)
+        _warn_unindexed(assistant, c.sources)
 
 
-def _warn_unindexed(ctx, index, sources: list[str]) -> None:
+def _warn_unindexed(assistant, sources: list[str]) -> None:
     """Sources that name no file in the index: the correction is not flagged when they change."""
     try:
-        known = set(_assistant(ctx, index=index).index.manifest())
+        known = set(assistant.index.manifest())
     except RagError:
         return
     missing = [s for s in sources if "://" not in s and s.split("#", 1)[0] not in known]
