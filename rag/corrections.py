@@ -684,21 +684,112 @@ def link_pairs(store: CorrectionStore) -> list[dict]:
     return pairs
 
 
-def load_pairs(path: str | Path) -> list[dict]:
-    """Question pairs from JSONL: {"a": question, "b": other question, "match": true|false}."""
+# The question-pair files `rag eval` and `rag corrections calibrate` read: ours, and the
+# shapes public paraphrase sets come in (QQP, PAWS/MRPC, anchor-positive-negative triplets).
+_PAIR_FIELDS = (("a", "b"), ("question1", "question2"), ("sentence1", "sentence2"), ("q1", "q2"),
+                ("text1", "text2"))
+_LABEL_FIELDS = ("match", "is_duplicate", "label", "is_paraphrase", "paraphrase")
+_TRUE = {"true", "1", "yes", "y", "paraphrase", "same", "match", "duplicate"}
+_FALSE = {"false", "0", "no", "n", "near_miss", "near miss", "near-miss", "different", "no_match", "not_duplicate"}
+_ANCHOR_FIELDS = ("a", "question", "anchor", "query")
+_GROUP_FIELDS = {True: ("paraphrases", "positives"), False: ("near_misses", "negatives", "hard_negatives")}
+PAIRS_HELP = ('one of {"a": question, "b": question, "match": true/false} (or question1/question2/is_duplicate, '
+              'sentence1/sentence2/label), {"question": q, "paraphrases": [...], "near_misses": [...]}, or '
+              '{"anchor": q, "positive": q, "negative": q}')
+
+
+def _label(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"a label of {value!r}: expected true/false, 1/0, yes/no, paraphrase/near_miss or same/different")
+
+
+def _question(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{field!r} is {'blank' if isinstance(value, str) else type(value).__name__}, not a question")
+    return value.strip()
+
+
+def pairs_from_row(row: Any) -> list[dict] | None:
+    """The labelled pairs one record of a pair file holds ({"a", "b", "match"} each), or None
+    when the record has none of the shapes of PAIRS_HELP (a question set for retrieval, say).
+    Raises ValueError for a record of a known shape with a bad value."""
+    if not isinstance(row, dict):
+        return None
+    label = next((f for f in _LABEL_FIELDS if f in row), None)
+    for first, second in _PAIR_FIELDS:
+        if first in row and second in row and label is not None:
+            return [{"a": _question(row[first], first), "b": _question(row[second], second),
+                     "match": _label(row[label])}]
+    anchor = next((f for f in _ANCHOR_FIELDS if f in row), None)
+    if anchor is None:
+        return None
+    if "positive" in row or "negative" in row:
+        a = _question(row[anchor], anchor)
+        return [{"a": a, "b": _question(row[f], f), "match": f == "positive"} for f in ("positive", "negative") if f in row]
+    groups = [(f, match) for match, fields in _GROUP_FIELDS.items() for f in fields if f in row]
+    if not groups:
+        return None
+    a = _question(row[anchor], anchor)
     pairs = []
-    with open(path, encoding="utf-8-sig") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
+    for field, match in groups:
+        others = row[field]
+        if not isinstance(others, list):
+            raise ValueError(f"{field!r} is {type(others).__name__}, not a list of questions")
+        pairs += [{"a": a, "b": _question(q, field), "match": match} for q in others]
+    return pairs
+
+
+def _records(path: Path):
+    """(line or row number, record) of a JSONL, JSON array, CSV or TSV file; JSONL lazily."""
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix.lower() in (".csv", ".tsv"):
+        import csv
+        import io
+
+        yield from enumerate(csv.DictReader(io.StringIO(text), delimiter="\t" if path.suffix.lower() == ".tsv" else ","), 2)
+        return
+    if text.lstrip().startswith("["):
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"{path}: not JSON ({exc})") from None
+        yield from enumerate(data, 1)
+        return
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
             try:
-                row = json.loads(line)
+                record = json.loads(line)
             except ValueError as exc:
                 raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
-            if not (isinstance(row, dict) and isinstance(row.get("a"), str) and row["a"].strip()
-                    and isinstance(row.get("b"), str) and row["b"].strip() and isinstance(row.get("match"), bool)):
-                raise ValueError(f"{path}:{number}: expected {{'a': question, 'b': question, 'match': true/false}}")
-            pairs.append(row)
+            yield number, record
+
+
+def is_pair_file(path: str | Path) -> bool:
+    """Whether the file's first record is a labelled question pair (or a group of them)."""
+    try:
+        first = next(_records(Path(path)), None)
+        return first is not None and pairs_from_row(first[1]) is not None
+    except (ValueError, OSError, UnicodeDecodeError):
+        return False
+
+
+def load_pairs(path: str | Path) -> list[dict]:
+    """Labelled question pairs, [{"a": question, "b": other question, "match": bool}], from a
+    JSONL (or JSON array, CSV or TSV) file of records of any shape in PAIRS_HELP."""
+    pairs = []
+    for number, row in _records(Path(path)):
+        try:
+            found = pairs_from_row(row)
+        except ValueError as exc:
+            raise ValueError(f"{path}:{number}: {exc}") from None
+        if found is None:
+            raise ValueError(f"{path}:{number}: expected {PAIRS_HELP}")
+        pairs += found
     return pairs
 
 
@@ -766,4 +857,4 @@ def correction_info(correction: Correction, mode: str, similarity: float) -> dic
 
 
 __all__ = ["Correction", "CorrectionStore", "Matcher", "calibrate", "correction_from_export", "correction_info",
-           "evaluate_matcher", "link_pairs", "load_pairs", "plot_calibration"]
+           "evaluate_matcher", "is_pair_file", "link_pairs", "load_pairs", "pairs_from_row", "plot_calibration"]

@@ -221,6 +221,57 @@ def test_unrelated_pairs_cross_the_questions_of_different_pairs():
     assert unrelated_pairs(pairs[:3], 10) == []  # one anchor: nothing to cross
 
 
+@pytest.mark.parametrize("name, text", [
+    ("ours.jsonl", '{"a": "A?", "b": "B?", "match": true}\n{"a": "A?", "b": "C?", "match": false}\n'),
+    ("qqp.jsonl", '{"question1": "A?", "question2": "B?", "is_duplicate": 1}\n'
+                  '{"question1": "A?", "question2": "C?", "is_duplicate": 0}\n'),
+    ("paws.json", '[{"sentence1": "A?", "sentence2": "B?", "label": "1"}, '
+                  '{"sentence1": "A?", "sentence2": "C?", "label": "0"}]'),
+    ("grouped.jsonl", '\ufeff{"question": "A?", "answer": "x", "paraphrases": ["B?"], "near_misses": ["C?"]}\n'),
+    ("triplets.jsonl", '{"anchor": "A?", "positive": "B?", "negative": "C?"}\n'),
+    ("labelled.jsonl", '{"a": "A?", "b": "B?", "match": "paraphrase"}\n{"a": "A?", "b": "C?", "match": "near_miss"}\n'),
+    ("qqp.tsv", "id\tquestion1\tquestion2\tis_duplicate\n1\tA?\tB?\t1\n2\tA?\tC?\t0\n"),
+    ("pairs.csv", "a,b,match\nA?,B?,true\nA?,C?,false\n"),
+])
+def test_pair_files_in_the_shapes_public_paraphrase_sets_use(tmp_path, name, text):
+    """`rag eval` and `calibrate` read our pairs and the usual public shapes: QQP, PAWS/MRPC,
+    an anchor with its paraphrases and near misses, anchor-positive-negative triplets."""
+    from rag.corrections import is_pair_file, load_pairs
+
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    assert is_pair_file(path)
+    assert load_pairs(path) == [{"a": "A?", "b": "B?", "match": True}, {"a": "A?", "b": "C?", "match": False}]
+
+
+@pytest.mark.parametrize("text, error", [
+    ('{"a": "A?", "b": "B?", "match": true}\n{"question": "x", "source": "y"}\n', r"bad.jsonl:2: expected"),
+    ('{"a": "A?", "b": "B?", "match": "maybe"}\n', r"bad.jsonl:1: a label of 'maybe'"),
+    ('{"a": "A?", "b": " ", "match": true}\n', r"bad.jsonl:1: 'b' is blank"),
+    ('{"question": "A?", "paraphrases": "B?"}\n', r"'paraphrases' is str, not a list"),
+    ('{"a": "A?", "b": "B?", "match": 0.7}\n', r"a label of 0.7"),
+    ('{"a": "A?", "b": "B?", "match": true}\n{oops\n', r"bad.jsonl:2: not JSON"),
+])
+def test_a_bad_pair_names_its_line(tmp_path, text, error):
+    from rag.corrections import load_pairs
+
+    path = tmp_path / "bad.jsonl"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=error):
+        load_pairs(path)
+
+
+def test_a_question_set_is_not_a_pair_file(tmp_path):
+    from rag.corrections import is_pair_file
+
+    (tmp_path / "qa.jsonl").write_text('{"question": "x", "source": "y"}\n')
+    (tmp_path / "empty.jsonl").write_text("\n")
+    (tmp_path / "bin.jsonl").write_bytes(b"\xff\xfe\x00junk")
+    (tmp_path / "later.jsonl").write_text('{"a": "A?", "b": "B?", "match": true}\n{oops\n')
+    assert is_pair_file(tmp_path / "later.jsonl")  # a bad line further on is for load_pairs to name
+    assert not any(is_pair_file(tmp_path / n) for n in ("qa.jsonl", "empty.jsonl", "bin.jsonl"))
+
+
 def test_the_shipped_held_out_pairs_are_apart_from_the_calibration_pairs():
     """Each shipped set is anchors with paraphrases and near misses; the sets written after the
     default was designed (test3 to test7) ask nothing the calibration pairs nearly ask."""
@@ -852,6 +903,7 @@ def test_calibrate_and_eval_on_pairs_with_the_real_model(workdir):
     from click.testing import CliRunner
 
     from rag.cli import cli
+    from rag.corrections import load_pairs
 
     data = Path(__file__).resolve().parent.parent / "evals" / "datasets"
     runner = CliRunner()
@@ -885,6 +937,16 @@ def test_calibrate_and_eval_on_pairs_with_the_real_model(workdir):
     higher = json.loads(result.stdout)
     assert higher["paraphrase_recall"] == report["paraphrase_recall"] and higher["suggestions"] < report["suggestions"]
     assert report["paraphrase_recall"] < higher["reviewed_recall"] < report["reviewed_recall"]
+    # a set in another shape (each anchor with its rewordings) is read as the same pairs
+    grouped = {}
+    for p in load_pairs(data / "corrections_test.jsonl"):
+        grouped.setdefault(p["a"], {"question": p["a"], "paraphrases": [], "near_misses": []})[
+            "paraphrases" if p["match"] else "near_misses"].append(p["b"])
+    Path("grouped.jsonl").write_text("".join(json.dumps(g) + "\n" for g in grouped.values()))
+    result = runner.invoke(cli, ["eval", "grouped.jsonl", "--index", "idx", "--out", "ev3", "--json"])
+    assert result.exit_code == 0, result.output
+    same = json.loads(result.stdout)
+    assert (same["pairs"], same["paraphrase_recall"]) == (140, report["paraphrase_recall"])
     # the questions reviewers linked are labelled pairs: calibrate learns from them too
     made = json.loads(runner.invoke(cli, ["correct", "--question", "How do I rotate the Wombat API keys?", "--answer",
                                           "Run wombat keys rotate.", "--index", "idx", "--json"]).stdout)

@@ -217,6 +217,8 @@ def eval_command(ctx, dataset, index, k, no_llm, out, sweeps, corpus, source_url
                  judge, judge_model, min_similarity, as_json):
     """Evaluate retrieval (and answers) on DATASET, a JSONL file of
     {"question": ..., "source": URL-or-path[#anchor], "reference_answer": optional}.
+    On labelled question pairs ({"a": q, "b": q2, "match": true|false}, or QQP, PAWS, grouped
+    or triplet records: docs/corrections.md, "Pair files"), it evaluates correction matching.
 
     Reports retrieval_score (the share of questions whose gold page is among the pages of
     the top-k chunks), hit@1/3/5/10, MRR, the section (anchor) hit rate and latency, and,
@@ -258,14 +260,9 @@ def eval_command(ctx, dataset, index, k, no_llm, out, sweeps, corpus, source_url
 
 
 def _is_pairs(path: str) -> bool:
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                try:
-                    return {"a", "b", "match"} <= set(json.loads(line))
-                except (json.JSONDecodeError, TypeError):
-                    return False
-    return False
+    from rag.corrections import is_pair_file
+
+    return is_pair_file(path)
 
 
 def _eval_corrections(ctx, dataset, index, out, limit, min_similarity, as_json):

@@ -466,8 +466,9 @@ def corrections_import(ctx, file, index, as_json):
 @click.pass_context
 def corrections_calibrate(ctx, dataset, max_false_rate, max_unrelated_rate, out, dry_run, with_links, index, as_json):
     """Fit the correction matcher on DATASET: JSONL pairs {"a": q, "b": q2, "match": true}
-    (paraphrases) and {"match": false} (near misses), and with --with-links the index's own
-    linked questions. Prints precision and recall per cosine threshold, plots them, and sets
+    (paraphrases) and {"match": false} (near misses), or QQP, PAWS, grouped or triplet records
+    (docs/corrections.md, "Pair files"), and with --with-links the index's own linked
+    questions. Prints precision and recall per cosine threshold, plots them, and sets
     the index's matcher to the best one."""
     from pathlib import Path
 
