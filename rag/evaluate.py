@@ -154,3 +154,48 @@ def _answers(assistant: Assistant, items: list[Item], k: int, per_question: list
             "faithfulness": sum(supported) / len(supported) if supported else None,
             "faithfulness_judged": len(supported)} if judge is not None else {}),
     }
+
+
+def evaluate_as_asked(assistant: Assistant, pairs: list[dict]) -> dict[str, Any]:
+    """Correction matching as a deployment meets it: every anchor question of `pairs` (each
+    pair's "a") a correction in one scratch store, with `assistant`'s embedding model, matcher
+    and LLM judge settings, and every other question asked through `find_correction`, so a
+    question can meet any correction, not only its own pair's. A paraphrase counts when its
+    own anchor's correction answers it (or another anchor's the set labels a paraphrase of it);
+    a near miss when any correction answers it that the set does not label a paraphrase of it.
+    A question that is itself an anchor is not asked (its own correction answers it)."""
+    import tempfile
+
+    from indexes.faiss_index import FaissIndex
+
+    anchors = list(dict.fromkeys(p["a"] for p in pairs))
+    same = {}
+    for p in pairs:
+        if p["match"]:
+            same.setdefault(p["b"], set()).add(p["a"])
+    asked = [p for p in pairs if p["b"] not in set(anchors)]
+    with tempfile.TemporaryDirectory(prefix="rag-eval-") as where:
+        scratch = Assistant(assistant.config.model_copy(update={"index": where}), index=FaissIndex(where),
+                            embedder=assistant.embedder, llm=assistant._llm, job_llms=assistant._job_llms)
+        saved = assistant.corrections.get_meta("matcher")
+        if saved:
+            scratch.corrections.set_meta("matcher", saved)
+        stored = {scratch.correct("(the corrected answer)", question=a, author="rag eval").id: a for a in anchors}
+        found = {}
+        for q in dict.fromkeys(p["b"] for p in asked):
+            hit = scratch.find_correction(q)
+            found[q] = stored.get(hit[0].id) if hit else None
+        scratch.corrections.close()
+    paraphrases = [p for p in asked if p["match"]]
+    near = [p for p in asked if not p["match"]]
+    held = [found[p["b"]] is not None and found[p["b"]] in same.get(p["b"], set()) for p in paraphrases]
+    other = [found[p["b"]] is not None and found[p["b"]] not in same.get(p["b"], set()) for p in paraphrases]
+    wrong = [found[p["b"]] is not None and found[p["b"]] not in same.get(p["b"], set()) for p in near]
+    return {
+        "corrections": len(anchors),
+        "questions_asked": len(found),
+        "paraphrase_recall": sum(held) / len(held) if held else 0.0,
+        "paraphrases_given_another_correction": sum(other) / len(other) if other else 0.0,
+        "near_miss_override_rate": sum(wrong) / len(wrong) if wrong else 0.0,
+        "rows": [{**p, "answered_by": found[p["b"]]} for p in asked],
+    }

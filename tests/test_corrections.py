@@ -921,6 +921,10 @@ def test_calibrate_and_eval_on_pairs_with_the_real_model(workdir):
     assert report["matcher"] == summary["matcher"]  # the calibration was stored with the index
     assert report["pairs"] == 140 and report["near_miss_override_rate"] <= 0.05 and report["paraphrase_recall"] > 0.2
     assert report["unrelated_override_rate"] <= 0.01
+    # as a deployment meets it: the 45 anchors corrections in one store, every other question asked
+    asked = report["as_asked"]
+    assert (asked["corrections"], asked["questions_asked"]) == (45, 139)
+    assert asked["paraphrase_recall"] > 0.2 and asked["near_miss_override_rate"] <= 0.05
     opposite = [r for r in json.loads((workdir / "ev" / "corrections_results.json").read_text())["rows"]
                 if r["why"].startswith("opposite words")]  # "enable" / "disable", "upload" / "download", ...
     assert len(opposite) >= 3 and not any(r["match"] or r["matched"] for r in opposite)

@@ -270,6 +270,7 @@ def _eval_corrections(ctx, dataset, index, out, limit, min_similarity, as_json):
     from pathlib import Path
 
     from rag.corrections import evaluate_matcher, load_pairs, pair_similarity
+    from rag.evaluate import evaluate_as_asked
 
     try:
         assistant = _assistant(ctx, index=index)
@@ -278,11 +279,13 @@ def _eval_corrections(ctx, dataset, index, out, limit, min_similarity, as_json):
         judge = assistant._judge if assistant.config.corrections_judge == "llm" else None
         result = evaluate_matcher(assistant.matcher, pairs, pair_similarity(e), judge, e.embed_queries,
                                   review_floor=min_similarity)
+        asked = evaluate_as_asked(assistant, pairs)
         Path(out).mkdir(parents=True, exist_ok=True)
-        (Path(out) / "corrections_results.json").write_text(json.dumps(result, indent=1))
+        (Path(out) / "corrections_results.json").write_text(json.dumps(result | {"as_asked": asked}, indent=1))
     except (RagError, ValueError) as exc:
         _fail(exc, as_json)
-    summary = {k: v for k, v in result.items() if k != "rows"} | {"matcher": assistant.matcher.to_dict()}
+    summary = ({k: v for k, v in result.items() if k != "rows"} | {"matcher": assistant.matcher.to_dict()}
+               | {"as_asked": {k: v for k, v in asked.items() if k != "rows"}})
     if as_json:
         _emit(summary)
     else:
@@ -295,5 +298,10 @@ def _eval_corrections(ctx, dataset, index, out, limit, min_similarity, as_json):
                    f"paraphrases, in {summary['suggestions']} suggestions of which "
                    f"{summary['suggestion_precision']:.0%} are paraphrases; confirmed by a reviewer, "
                    f"{summary['reviewed_recall']:.0%} of paraphrases overridden")
+        a = summary["as_asked"]
+        click.echo(f"as asked, every anchor question a correction ({a['corrections']}) and each other question asked: "
+                   f"{a['paraphrase_recall']:.0%} of paraphrases answered by their own correction "
+                   f"({a['paraphrases_given_another_correction']:.0%} by another), "
+                   f"{a['near_miss_override_rate']:.1%} of near misses by any")
 
 
