@@ -26,6 +26,7 @@ share little but its name.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -689,22 +690,44 @@ def link_pairs(store: CorrectionStore) -> list[dict]:
 _PAIR_FIELDS = (("a", "b"), ("question1", "question2"), ("sentence1", "sentence2"), ("q1", "q2"),
                 ("text1", "text2"))
 _LABEL_FIELDS = ("match", "is_duplicate", "label", "is_paraphrase", "paraphrase")
-_TRUE = {"true", "1", "yes", "y", "paraphrase", "same", "match", "duplicate"}
-_FALSE = {"false", "0", "no", "n", "near_miss", "near miss", "near-miss", "different", "no_match", "not_duplicate"}
+_TRUE = {"true", "yes", "y", "paraphrase", "same", "match", "duplicate"}
+_FALSE = {"false", "no", "n", "near_miss", "near miss", "near-miss", "different", "no_match", "not_duplicate"}
 _ANCHOR_FIELDS = ("a", "question", "anchor", "query")
+_TRIPLET_FIELDS = ("positive", "negative")
 _GROUP_FIELDS = {True: ("paraphrases", "positives"), False: ("near_misses", "negatives", "hard_negatives")}
 PAIRS_HELP = ('one of {"a": question, "b": question, "match": true/false} (or question1/question2/is_duplicate, '
               'sentence1/sentence2/label), {"question": q, "paraphrases": [...], "near_misses": [...]}, or '
               '{"anchor": q, "positive": q, "negative": q}')
 
 
+def _shape(row: Any) -> str | None:
+    """Which shape of PAIRS_HELP a record has, by its fields alone: "pair", "triplet", "group",
+    or None (a question set for retrieval, say). A record of two shapes at once is an error."""
+    if not isinstance(row, dict):
+        return None
+    shapes = []
+    if any(f in row for f in _LABEL_FIELDS) and any(x in row and y in row for x, y in _PAIR_FIELDS):
+        shapes.append("pair")
+    if any(f in row for f in _ANCHOR_FIELDS):
+        shapes += ["triplet"] * any(f in row for f in _TRIPLET_FIELDS)
+        shapes += ["group"] * any(f in row for fields in _GROUP_FIELDS.values() for f in fields)
+    if len(shapes) > 1:
+        raise ValueError(f"a record both a {shapes[0]} and a {shapes[1]}: expected one shape per record")
+    return shapes[0] if shapes else None
+
+
 def _label(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text in _TRUE | _FALSE:
+        return text in _TRUE
+    try:
+        number = float(text if text is not None else value)
+    except (TypeError, ValueError):
+        number = None
+    if number in (0.0, 1.0):
+        return bool(number)
     raise ValueError(f"a label of {value!r}: expected true/false, 1/0, yes/no, paraphrase/near_miss or same/different")
 
 
@@ -716,80 +739,104 @@ def _question(value: Any, field: str) -> str:
 
 def pairs_from_row(row: Any) -> list[dict] | None:
     """The labelled pairs one record of a pair file holds ({"a", "b", "match"} each), or None
-    when the record has none of the shapes of PAIRS_HELP (a question set for retrieval, say).
-    Raises ValueError for a record of a known shape with a bad value."""
-    if not isinstance(row, dict):
+    when the record has none of the shapes of PAIRS_HELP. Raises ValueError for a record of a
+    known shape with a bad value."""
+    shape = _shape(row)
+    if shape == "pair":
+        label = next(f for f in _LABEL_FIELDS if f in row)
+        first, second = next((x, y) for x, y in _PAIR_FIELDS if x in row and y in row)
+        return [{"a": _question(row[first], first), "b": _question(row[second], second), "match": _label(row[label])}]
+    if shape is None:
         return None
-    label = next((f for f in _LABEL_FIELDS if f in row), None)
-    for first, second in _PAIR_FIELDS:
-        if first in row and second in row and label is not None:
-            return [{"a": _question(row[first], first), "b": _question(row[second], second),
-                     "match": _label(row[label])}]
-    anchor = next((f for f in _ANCHOR_FIELDS if f in row), None)
-    if anchor is None:
-        return None
-    if "positive" in row or "negative" in row:
-        a = _question(row[anchor], anchor)
-        return [{"a": a, "b": _question(row[f], f), "match": f == "positive"} for f in ("positive", "negative") if f in row]
-    groups = [(f, match) for match, fields in _GROUP_FIELDS.items() for f in fields if f in row]
-    if not groups:
-        return None
+    anchor = next(f for f in _ANCHOR_FIELDS if f in row)
     a = _question(row[anchor], anchor)
+    if shape == "triplet":
+        return [{"a": a, "b": _question(row[f], f), "match": f == "positive"} for f in _TRIPLET_FIELDS if f in row]
     pairs = []
-    for field, match in groups:
-        others = row[field]
-        if not isinstance(others, list):
-            raise ValueError(f"{field!r} is {type(others).__name__}, not a list of questions")
-        pairs += [{"a": a, "b": _question(q, field), "match": match} for q in others]
+    for match, fields in _GROUP_FIELDS.items():
+        for field in (f for f in fields if f in row):
+            others = row[field]
+            if not isinstance(others, list):
+                raise ValueError(f"{field!r} is {type(others).__name__}, not a list of questions")
+            pairs += [{"a": a, "b": _question(q, field), "match": match} for q in others]
     return pairs
 
 
 def _records(path: Path):
-    """(line or row number, record) of a JSONL, JSON array, CSV or TSV file; JSONL lazily."""
-    text = path.read_text(encoding="utf-8-sig")
-    if path.suffix.lower() in (".csv", ".tsv"):
-        import csv
-        import io
+    """(where, record) of a JSONL, JSON array, CSV or TSV file, as read (JSONL line by line);
+    `where` names the line, row or record for an error."""
+    suffix = path.suffix.lower()
+    with open(path, encoding="utf-8-sig", newline="" if suffix in (".csv", ".tsv") else None) as fh:
+        if suffix in (".csv", ".tsv"):
+            import csv
 
-        yield from enumerate(csv.DictReader(io.StringIO(text), delimiter="\t" if path.suffix.lower() == ".tsv" else ","), 2)
-        return
-    if text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise ValueError(f"{path}: not JSON ({exc})") from None
-        yield from enumerate(data, 1)
-        return
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip():
+            # a TSV as GLUE, QQP and PAWS write them: no quoting ('"Hamlet" is by whom?' keeps its quotes)
+            reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE) if suffix == ".tsv" else csv.DictReader(fh)
             try:
-                record = json.loads(line)
+                if reader.fieldnames:
+                    reader.fieldnames = [name.strip() for name in reader.fieldnames]
+                for row in reader:
+                    yield f"{path}:{reader.line_num}", row
+            except csv.Error as exc:
+                raise ValueError(f"{path}:{reader.line_num}: not {suffix[1:].upper()} ({exc})") from None
+            return
+        head, blank = fh.read(1), 0
+        while head.isspace():
+            blank += head == "\n"
+            head = fh.read(1)
+        if head == "[":
+            try:
+                data = json.loads(head + fh.read())
             except ValueError as exc:
-                raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
-            yield number, record
+                raise ValueError(f"{path}: not JSON ({exc})") from None
+            for number, record in enumerate(data if isinstance(data, list) else [data], 1):
+                yield f"{path}: record {number}", record
+            return
+        for number, line in enumerate(itertools.chain([head + fh.readline()], fh), 1 + blank):
+            if line.strip():
+                try:
+                    record = json.loads(line)
+                except ValueError as exc:
+                    raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
+                yield f"{path}:{number}", record
 
 
 def is_pair_file(path: str | Path) -> bool:
-    """Whether the file's first record is a labelled question pair (or a group of them)."""
+    """Whether the file holds labelled question pairs rather than a question set: a CSV, TSV or
+    JSON array (a question set is JSON Lines), or JSON Lines whose first record has the fields
+    of a shape of PAIRS_HELP (its values are for `load_pairs` to check)."""
+    path = Path(path)
     try:
-        first = next(_records(Path(path)), None)
-        return first is not None and pairs_from_row(first[1]) is not None
-    except (ValueError, OSError, UnicodeDecodeError):
+        with open(path, encoding="utf-8-sig") as fh:
+            first = next((line for line in fh if line.strip()), "")
+    except (OSError, UnicodeDecodeError):
         return False
+    if path.suffix.lower() in (".csv", ".tsv") or first.lstrip().startswith("["):
+        return True
+    try:
+        record = json.loads(first)
+    except ValueError:
+        return False
+    try:
+        return _shape(record) is not None
+    except ValueError:  # a record of two shapes at once: load_pairs says so
+        return True
 
 
 def load_pairs(path: str | Path) -> list[dict]:
     """Labelled question pairs, [{"a": question, "b": other question, "match": bool}], from a
     JSONL (or JSON array, CSV or TSV) file of records of any shape in PAIRS_HELP."""
     pairs = []
-    for number, row in _records(Path(path)):
+    for where, row in _records(Path(path)):
         try:
             found = pairs_from_row(row)
         except ValueError as exc:
-            raise ValueError(f"{path}:{number}: {exc}") from None
+            raise ValueError(f"{where}: {exc}") from None
         if found is None:
-            raise ValueError(f"{path}:{number}: expected {PAIRS_HELP}")
+            raise ValueError(f"{where}: expected {PAIRS_HELP}")
         pairs += found
+    if not pairs:
+        raise ValueError(f"{path} holds no question pairs")
     return pairs
 
 

@@ -158,44 +158,67 @@ def _answers(assistant: Assistant, items: list[Item], k: int, per_question: list
 
 def evaluate_as_asked(assistant: Assistant, pairs: list[dict]) -> dict[str, Any]:
     """Correction matching as a deployment meets it: every anchor question of `pairs` (each
-    pair's "a") a correction in one scratch store, with `assistant`'s embedding model, matcher
-    and LLM judge settings, and every other question asked through `find_correction`, so a
-    question can meet any correction, not only its own pair's. A paraphrase counts when its
-    own anchor's correction answers it (or another anchor's the set labels a paraphrase of it);
-    a near miss when any correction answers it that the set does not label a paraphrase of it.
-    A question that is itself an anchor is not asked (its own correction answers it)."""
+    pair's "a"; anchors that differ only in case, punctuation or contractions are one) a
+    correction in one scratch store (a FAISS directory, whatever the index's backend) with
+    `assistant`'s embedding model, matcher and LLM judge settings, and every other question
+    asked through `find_correction`, so a question can meet any correction, not only its own
+    pair's. A paraphrase counts when a correction answers it whose question the set labels a
+    paraphrase of it (its own anchor's); a near miss when any correction answers it that the set
+    does not label so. A pair whose question is itself an anchor is not asked (its own
+    correction answers it): `pairs_skipped`. A rate is None where no pair of its kind was asked."""
     import tempfile
 
+    from indexes.corrections import Correction
     from indexes.faiss_index import FaissIndex
+    from pipelines.embed import canonical_name
+    from rag.corrections import question_key
 
-    anchors = list(dict.fromkeys(p["a"] for p in pairs))
-    same = {}
+    anchors = {question_key(p["a"]): p["a"] for p in reversed(pairs)}  # the first wording of each
+    same: dict[str, set[str]] = {}
     for p in pairs:
         if p["match"]:
-            same.setdefault(p["b"], set()).add(p["a"])
-    asked = [p for p in pairs if p["b"] not in set(anchors)]
+            same.setdefault(p["b"], set()).add(question_key(p["a"]))
+    asked = [p for p in pairs if question_key(p["b"]) not in anchors]
+    questions = list(dict.fromkeys(p["b"] for p in asked))
+    embedder = assistant.embedder
+    judged = assistant.config.corrections_judge == "llm"
+    found: dict[str, str | None] = {}
     with tempfile.TemporaryDirectory(prefix="rag-eval-") as where:
         scratch = Assistant(assistant.config.model_copy(update={"index": where}), index=FaissIndex(where),
-                            embedder=assistant.embedder, llm=assistant._llm, job_llms=assistant._job_llms)
-        saved = assistant.corrections.get_meta("matcher")
-        if saved:
-            scratch.corrections.set_meta("matcher", saved)
-        stored = {scratch.correct("(the corrected answer)", question=a, author="rag eval").id: a for a in anchors}
-        found = {}
-        for q in dict.fromkeys(p["b"] for p in asked):
-            hit = scratch.find_correction(q)
-            found[q] = stored.get(hit[0].id) if hit else None
-        scratch.corrections.close()
+                            embedder=embedder, llm=assistant.llm_for("judge") if judged else None,
+                            job_llms={"judge": assistant.llm_for("judge")} if judged else None)
+        try:
+            saved = assistant.corrections.get_meta("matcher")
+            if saved:
+                scratch.corrections.set_meta("matcher", saved)
+            model = canonical_name(assistant.config.embedding_model)
+            keys = list(anchors)
+            by_id = {}
+            for key, vector in zip(keys, embedder.embed_queries([anchors[k] for k in keys]) if keys else []):
+                correction = Correction(question=anchors[key], answer="(the corrected answer)", author="rag eval",
+                                        model=model)
+                by_id[scratch.corrections.add(correction, vector)] = key
+            for q, vector in zip(questions, embedder.embed_queries(questions) if questions else []):
+                hit = scratch.find_correction(q, vector)
+                found[q] = by_id.get(hit[0].id) if hit else None
+        finally:
+            scratch.corrections.close()
+
+    def wrong(p: dict) -> bool:
+        return found[p["b"]] is not None and found[p["b"]] not in same.get(p["b"], set())
+
+    def rate(values: list[bool]) -> float | None:
+        return sum(values) / len(values) if values else None
+
     paraphrases = [p for p in asked if p["match"]]
     near = [p for p in asked if not p["match"]]
-    held = [found[p["b"]] is not None and found[p["b"]] in same.get(p["b"], set()) for p in paraphrases]
-    other = [found[p["b"]] is not None and found[p["b"]] not in same.get(p["b"], set()) for p in paraphrases]
-    wrong = [found[p["b"]] is not None and found[p["b"]] not in same.get(p["b"], set()) for p in near]
     return {
         "corrections": len(anchors),
-        "questions_asked": len(found),
-        "paraphrase_recall": sum(held) / len(held) if held else 0.0,
-        "paraphrases_given_another_correction": sum(other) / len(other) if other else 0.0,
-        "near_miss_override_rate": sum(wrong) / len(wrong) if wrong else 0.0,
-        "rows": [{**p, "answered_by": found[p["b"]]} for p in asked],
+        "questions_asked": len(questions),
+        "pairs_asked": len(asked),
+        "pairs_skipped": len(pairs) - len(asked),
+        "paraphrase_recall": rate([found[p["b"]] is not None and not wrong(p) for p in paraphrases]),
+        "paraphrases_given_another_correction": rate([wrong(p) for p in paraphrases]),
+        "near_miss_override_rate": rate([wrong(p) for p in near]),
+        "rows": [{**p, "answered_by": anchors.get(found[p["b"]]) if found[p["b"]] else None} for p in asked],
     }

@@ -231,7 +231,8 @@ def test_unrelated_pairs_cross_the_questions_of_different_pairs():
     ("triplets.jsonl", '{"anchor": "A?", "positive": "B?", "negative": "C?"}\n'),
     ("labelled.jsonl", '{"a": "A?", "b": "B?", "match": "paraphrase"}\n{"a": "A?", "b": "C?", "match": "near_miss"}\n'),
     ("qqp.tsv", "id\tquestion1\tquestion2\tis_duplicate\n1\tA?\tB?\t1\n2\tA?\tC?\t0\n"),
-    ("pairs.csv", "a,b,match\nA?,B?,true\nA?,C?,false\n"),
+    ("pairs.csv", "a, b, match\nA?,B?,1.0\n\nA?,C?,0.0\n"),  # pandas writes 1.0; header names padded
+    ("grouped.json", '\n  [{"anchor": "A?", "positives": ["B?"], "negatives": ["C?"]}]'),
 ])
 def test_pair_files_in_the_shapes_public_paraphrase_sets_use(tmp_path, name, text):
     """`rag eval` and `calibrate` read our pairs and the usual public shapes: QQP, PAWS/MRPC,
@@ -251,6 +252,9 @@ def test_pair_files_in_the_shapes_public_paraphrase_sets_use(tmp_path, name, tex
     ('{"question": "A?", "paraphrases": "B?"}\n', r"'paraphrases' is str, not a list"),
     ('{"a": "A?", "b": "B?", "match": 0.7}\n', r"a label of 0.7"),
     ('{"a": "A?", "b": "B?", "match": true}\n{oops\n', r"bad.jsonl:2: not JSON"),
+    ('\n\n{"a": "A?", "b": "B?", "match": true}\n{"a": "A?", "b": "B?", "match": 2}\n', r"bad.jsonl:4: a label of 2"),
+    ('{"question": "A?", "paraphrases": ["B?"], "positive": "C?"}\n', r"bad.jsonl:1: a record both a triplet and a group"),
+    ('{"question": "A?", "paraphrases": [], "near_misses": []}\n', r"bad.jsonl holds no question pairs"),
 ])
 def test_a_bad_pair_names_its_line(tmp_path, text, error):
     from rag.corrections import load_pairs
@@ -261,6 +265,30 @@ def test_a_bad_pair_names_its_line(tmp_path, text, error):
         load_pairs(path)
 
 
+def test_csv_and_tsv_pair_files_name_the_line_and_keep_quotes(tmp_path):
+    from rag.corrections import is_pair_file, load_pairs
+
+    tsv = tmp_path / "pairs.tsv"  # GLUE, QQP and PAWS write TSV without quoting
+    tsv.write_text('question1\tquestion2\tis_duplicate\n"Hamlet" is by whom?\tWho wrote "Hamlet"?\t1\n')
+    assert load_pairs(tsv) == [{"a": '"Hamlet" is by whom?', "b": 'Who wrote "Hamlet"?', "match": True}]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,match\nA?,B?,1\n\nA?,,0\n")
+    assert is_pair_file(bad)  # a CSV is never a question set: its errors are the pairs'
+    with pytest.raises(ValueError, match=r"bad.csv:4: 'b' is blank"):
+        load_pairs(bad)
+    huge = tmp_path / "huge.csv"
+    huge.write_text('a,b,match\nA?,"' + "x" * 200_000 + '",1\n')
+    with pytest.raises(ValueError, match=r"huge.csv:\d+: not CSV"):
+        load_pairs(huge)
+    (tmp_path / "header.csv").write_text("a,b,match\n")
+    with pytest.raises(ValueError, match="holds no question pairs"):
+        load_pairs(tmp_path / "header.csv")
+    array = tmp_path / "bad.json"
+    array.write_text('[{"a": "A?", "b": "B?", "match": true}, {"a": "A?"}]')
+    with pytest.raises(ValueError, match=r"bad.json: record 2: expected"):
+        load_pairs(array)
+
+
 def test_a_question_set_is_not_a_pair_file(tmp_path):
     from rag.corrections import is_pair_file
 
@@ -268,7 +296,9 @@ def test_a_question_set_is_not_a_pair_file(tmp_path):
     (tmp_path / "empty.jsonl").write_text("\n")
     (tmp_path / "bin.jsonl").write_bytes(b"\xff\xfe\x00junk")
     (tmp_path / "later.jsonl").write_text('{"a": "A?", "b": "B?", "match": true}\n{oops\n')
-    assert is_pair_file(tmp_path / "later.jsonl")  # a bad line further on is for load_pairs to name
+    (tmp_path / "blank.jsonl").write_text('{"a": "A?", "b": " ", "match": "maybe"}\n')
+    # a pair file by its fields: what is wrong with its values is for load_pairs to name
+    assert is_pair_file(tmp_path / "later.jsonl") and is_pair_file(tmp_path / "blank.jsonl")
     assert not any(is_pair_file(tmp_path / n) for n in ("qa.jsonl", "empty.jsonl", "bin.jsonl"))
 
 
@@ -1091,3 +1121,18 @@ def test_two_reviewers_correcting_one_question_at_once_leave_one_correction(assi
         assistant.correct("A's answer.", question="How do I upgrade Wombat?")
     active = [c.id for c in store.list(include_inactive=False) if not c.linked_to]
     assert active == [theirs[0].id] and first.id not in active
+
+
+def test_as_asked_stores_each_anchor_once_and_says_what_it_did_not_ask(assistant):
+    """`rag eval`'s as_asked: anchors that differ only in case are one correction; a question
+    that is itself an anchor is not asked but counted; a kind of pair never asked has no rate."""
+    from rag.evaluate import evaluate_as_asked
+
+    pairs = [{"a": "How do I upgrade wombat?", "b": "how do I upgrade Wombat", "match": True},
+             {"a": "how do i upgrade wombat", "b": "How do I upgrade wombat", "match": True},
+             {"a": "How do I upgrade wombat?", "b": "How do I list the wombat releases?", "match": True}]
+    result = evaluate_as_asked(assistant, pairs)
+    assert (result["corrections"], result["pairs_asked"], result["pairs_skipped"]) == (1, 1, 2)
+    assert result["near_miss_override_rate"] is None and result["paraphrases_given_another_correction"] == 0.0
+    assert [r["answered_by"] for r in result["rows"]] == [None]  # another question, not in the same words
+    assert assistant.corrections.list() == []  # the scratch store, not the index's
