@@ -104,7 +104,7 @@ def ask_path(embedder, pairs: list[dict], args, wrong: float = 0.0, seed: int = 
         config = Config(index=where, corrections_judge="llm", corrections_judge_calls=args.judge_calls,
                         **{k: v for k, v in zone.items() if v is not None})
         assistant = Assistant(config, index=FaissIndex(where), embedder=embedder, llm=None)
-        ids = {a: assistant.correct("(corrected answer)", question=a).id for a in dict.fromkeys(p["a"] for p in pairs)}
+        ids = {a: assistant.correct(f"(the corrected answer to: {a})", question=a).id for a in dict.fromkeys(p["a"] for p in pairs)}
         calls, rng = [], random.Random(seed)
 
         def judge(a: str, b: str) -> bool:

@@ -43,7 +43,7 @@ def run(embedder, pairs: list[dict], k: int, max_k: int) -> tuple[float, float, 
         assistant = Assistant(Config(index=where), index=FaissIndex(where), embedder=embedder, llm=None)
         asked = []
         for anchor in kept:
-            correction = assistant.correct("(corrected answer)", question=anchor)
+            correction = assistant.correct(f"(the corrected answer to: {anchor})", question=anchor)
             for wording in paraphrases[anchor][:k]:
                 assistant.correct(question=wording, same_as=correction.id)
             asked += [(wording, correction.id) for wording in paraphrases[anchor][max_k:]]

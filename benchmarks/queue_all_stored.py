@@ -38,7 +38,7 @@ DATASETS = Path(__file__).resolve().parent.parent / "evals" / "datasets"
 def run(embedder, pairs: list[dict], rounds: int = 1) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as where:
         assistant = Assistant(Config(index=where), index=FaissIndex(where), embedder=embedder, llm=None)
-        own = {a: assistant.correct("(corrected answer)", question=a).id for a in dict.fromkeys(p["a"] for p in pairs)}
+        own = {a: assistant.correct(f"(the corrected answer to: {a})", question=a).id for a in dict.fromkeys(p["a"] for p in pairs)}
         matched, logged = {}, {}
         for p in pairs:
             found = assistant.find_correction(p["b"])

@@ -41,7 +41,7 @@ def main() -> None:
         shutil.copytree(args.index, copy, ignore=shutil.ignore_patterns("corrections.sqlite*", "write.lock"))
         assistant = Assistant(Config(index=str(copy)))
         for question in list(dict.fromkeys(p["a"] for p in pairs))[:args.corrections]:
-            assistant.correct("A corrected answer.", question=question, author="benchmark")
+            assistant.correct(f"A corrected answer to: {question}", question=question, author="benchmark")
         rng = random.Random(0)
         others, logged = [p["b"] for p in pairs], set()
         for i in range(args.answers):

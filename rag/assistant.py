@@ -192,14 +192,18 @@ class Assistant:
         skipped. A `same_as` link applies it to the linked question in its own words (case,
         punctuation, auxiliaries and word forms aside; with an LLM judge, to what the judge
         takes for the same question); a `not_same_as` link keeps it from applying to what
-        the matcher takes for that question (a near miss a human has seen)."""
+        the matcher takes for that question (a near miss a human has seen).
+
+        Where the classifier alone decides, a correction another one with a different answer
+        is nearly as near (within `corrections_margin`) does not apply: which of the two the
+        question asks for is a reviewer's call (it goes to the review queue)."""
         matcher = matcher or self.matcher
         embed = embed or self.embedder.embed_queries
         model = canonical_name(self.config.embedding_model)
+        rows = [(c, s) for c, s in self.corrections.nearest(vector, 16)
+                if c is not None and c.active and c.model == model]  # not removed or disabled since the view was built
         decided, seen = set(), set()
-        for candidate, similarity in self.corrections.nearest(vector, 16):
-            if candidate is None or not candidate.active or candidate.model != model:
-                continue  # removed or disabled since the nearest-neighbour view was built
+        for candidate, similarity in rows:
             target = candidate.linked_to or candidate.id
             if target in decided or (target not in seen and len(seen) >= 8):
                 continue  # at most 8 corrections, each with its questions among the 16 nearest
@@ -210,9 +214,30 @@ class Assistant:
                 # A reviewer vouched for that wording, not for the near misses of it: another
                 # wording of a linked question is for the correction's own question (or the judge).
                 matched, why = False, f"{why}; but a linked question holds only in its own words"
+            if matched and p is not None and judge is None and (rival := self._rival(target, similarity, rows)):
+                matched, why = False, (f"{why}; but correction {rival[0]}, with another answer, is nearly as near "
+                                       f"({rival[1]:.3f}): a reviewer's call")
             if matched:
                 decided.add(target)
             yield candidate, target, similarity, matched, why, p
+
+    def _rival(self, target: str, similarity: float, rows) -> tuple[str, float] | None:
+        """Another correction with a different answer whose question (or a question linked
+        `same_as` it) is within `corrections_margin` of `similarity`: (its id, its similarity)."""
+        margin = self.config.corrections_margin
+        if margin <= 0:
+            return None
+        answer = None
+        for candidate, other in rows:  # nearest first
+            rival = candidate.same_as or (None if candidate.not_same_as else candidate.id)
+            if rival is None or rival == target or other < similarity - margin:
+                continue
+            if answer is None:
+                answer = (self.corrections.get(target) or candidate).answer.strip()
+            correction = candidate if rival == candidate.id else self.corrections.get(rival)
+            if correction is not None and correction.active and correction.answer.strip() != answer:
+                return rival, other
+        return None
 
     def suggest_links(self, limit: int = 20, scan: int = 1000, min_similarity: float | None = None) -> list[dict[str, Any]]:
         """Questions a correction probably answers that it was not applied to: for a reviewer

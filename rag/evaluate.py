@@ -195,8 +195,8 @@ def evaluate_as_asked(assistant: Assistant, pairs: list[dict]) -> dict[str, Any]
             keys = list(anchors)
             by_id = {}
             for key, vector in zip(keys, embedder.embed_queries([anchors[k] for k in keys]) if keys else []):
-                correction = Correction(question=anchors[key], answer="(the corrected answer)", author="rag eval",
-                                        model=model)
+                correction = Correction(question=anchors[key], answer=f"(the corrected answer to: {anchors[key]})",
+                                        author="rag eval", model=model)  # each its own answer
                 by_id[scratch.corrections.add(correction, vector)] = key
             for q, vector in zip(questions, embedder.embed_queries(questions) if questions else []):
                 hit = scratch.find_correction(q, vector)

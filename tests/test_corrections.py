@@ -1136,3 +1136,45 @@ def test_as_asked_stores_each_anchor_once_and_says_what_it_did_not_ask(assistant
     assert result["near_miss_override_rate"] is None and result["paraphrases_given_another_correction"] == 0.0
     assert [r["answered_by"] for r in result["rows"]] == [None]  # another question, not in the same words
     assert assistant.corrections.list() == []  # the scratch store, not the index's
+
+
+def _unit(*parts):
+    import numpy as np
+
+    v = np.zeros(E.embed_query("x").shape[0], dtype=np.float32)
+    for i, x in enumerate(parts):
+        v[i] = x
+    return v / np.linalg.norm(v)
+
+
+@pytest.mark.parametrize("rival_similarity, rival_answer, margin, applies", [
+    (0.88, "Run wombat rollback.", 0.05, False),  # two answers about as near: a reviewer's call
+    (0.80, "Run wombat rollback.", 0.05, True),  # the nearest by more than the margin
+    (0.88, "Run wombat self-update.", 0.05, True),  # the same answer either way
+    (0.88, "Run wombat rollback.", 0.0, True),  # the margin off
+    (0.93, "Run wombat rollback.", 0.0, True),  # off: the first the classifier takes, as before
+])
+def test_a_correction_nearly_as_near_as_another_with_another_answer_leaves_it_to_a_reviewer(
+        assistant, rival_similarity, rival_answer, margin, applies):
+    """Where the classifier decides, the nearest correction applies only if no correction with
+    another answer is within `corrections_margin` of it: which one is meant is a human's call."""
+    import math
+
+    assistant.config = assistant.config.model_copy(update={"corrections_margin": margin})
+    assistant.corrections.set_meta("matcher", {"band": 0.5, "accept": 1.0, "p_min": 0.5, "weights": [5.0] + [0.0] * len(FEATURES),
+                                               "feature_names": list(FEATURES)})  # the classifier takes every pair
+    model = "fake-hash"
+    asked = _unit(1.0)
+    own = Correction("How do I upgrade wombat?", "Run wombat self-update.", model=model)
+    rival = Correction("How do I roll back a wombat upgrade?", rival_answer, model=model)
+    assistant.corrections.add(own, _unit(0.9, math.sqrt(1 - 0.81)))
+    assistant.corrections.add(rival, _unit(rival_similarity, 0, math.sqrt(1 - rival_similarity ** 2)))
+    found = assistant.find_correction("Can I update wombat to the newest release?", asked)
+    if not applies:
+        assert found is None
+        verdicts = list(assistant._weigh("Can I update wombat to the newest release?", asked, None))
+        assert "a reviewer's call" in verdicts[0][4] and rival.id in verdicts[0][4]
+    elif rival_similarity > 0.9:  # the rival is the nearest, and the classifier takes it too
+        assert found[0].id == rival.id
+    else:
+        assert found[0].id == own.id

@@ -183,6 +183,31 @@ def test_the_default_matcher_turns_down_reworded_questions_about_something_else(
     assert overrides(previous, near_misses) == [True] * 3
 
 
+def test_two_corrections_about_as_near_are_left_to_a_reviewer(tmp_path, minilm):
+    """The classifier takes "Why are my Wombat backups ending in an error state?" for a
+    rewording of "How do I resume a failed Wombat backup?", but another correction, with
+    another answer, is nearly as near: it applies neither, and the review queue asks a
+    reviewer about the nearer one. With the margin off, the nearer applies, as before."""
+    from indexes.corrections import AnswerRecord
+    from indexes.faiss_index import FaissIndex
+
+    question = "Why are my Wombat backups ending in an error state?"
+    found, resume = {}, {}
+    for margin in (0.05, 0.0):
+        where = tmp_path / f"m{margin}"
+        assistant = Assistant(Config(index=str(where), corrections_margin=margin), index=FaissIndex(where),
+                              embedder=minilm, llm=None)
+        resume[margin] = assistant.correct("Run wombat backup --resume.", question="How do I resume a failed Wombat backup?").id
+        assistant.correct("Free a backup slot: wombat slots.", question="Why do Wombat backups stay pending forever?")
+        found[margin] = assistant.find_correction(question)
+    assert found[0.05] is None and found[0.0][0].id == resume[0.0]
+    assistant = Assistant(Config(index=str(tmp_path / "m0.05")), index=FaissIndex(tmp_path / "m0.05"), embedder=minilm, llm=None)
+    assistant.corrections.log_answer(AnswerRecord(id="a1", question=question, answer="Check the logs.", sources=[],
+                                                  model="m", prompt="answer@1"))
+    [suggestion] = assistant.suggest_links()
+    assert suggestion["correction_id"] == resume[0.05] and suggestion["answer_id"] == "a1"
+
+
 def test_judge_plumbing_with_the_bundled_model(smollm):
     """SmolLM2-135M is too weak to judge; this only shows the real model's replies are handled."""
     from evals.judges import faithfulness, pairwise, quality
