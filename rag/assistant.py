@@ -25,7 +25,7 @@ from indexes.corrections import AnswerRecord, Correction, CorrectionStore, Feedb
 from indexes.errors import ConflictError, RagError
 from rag.attribution import attribute
 from rag.config import Config
-from rag.corrections import Matcher, correction_info, embed_once, question_key, same_words
+from rag.corrections import Matcher, correction_info, embed_once, opposed, question_key, same_words
 from rag.guard import WITHHELD, LeakGuard, neutral
 from rag.llm import ChatModel, Completion, load_chat, load_job_chat
 from rag.pricing import cost_usd, price_table
@@ -194,14 +194,48 @@ class Assistant:
         takes for the same question); a `not_same_as` link keeps it from applying to what
         the matcher takes for that question (a near miss a human has seen).
 
-        Where the classifier alone decides, a correction another one with a different answer
-        is nearly as near (within `corrections_margin`) does not apply: which of the two the
-        question asks for is a reviewer's call (it goes to the review queue)."""
+        Where the classifier alone decides (no LLM judge), a correction does not apply if
+        another with a different answer (case, spacing and end punctuation aside) is nearly as
+        near: one of its questions among these rows is within `corrections_margin` of this
+        one's similarity, and neither the opposite-words rule nor a `not_same_as` link rules
+        it out for this question. Which of the two the question asks for is a reviewer's call
+        (it goes to the review queue)."""
         matcher = matcher or self.matcher
         embed = embed or self.embedder.embed_queries
         model = canonical_name(self.config.embedding_model)
         rows = [(c, s) for c, s in self.corrections.nearest(vector, 16)
                 if c is not None and c.active and c.model == model]  # not removed or disabled since the view was built
+        answers: dict[str, str | None] = {}  # a correction's answer as compared (None: gone or disabled)
+        ruled_out: dict[str, bool] = {}  # a reviewer linked this question (or what the matcher takes for it) not_same_as it
+
+        def answer_of(correction_id: str, row: Correction) -> str | None:
+            if correction_id not in answers:
+                c = row if row.id == correction_id else self.corrections.get(correction_id)
+                answers[correction_id] = (" ".join(c.answer.casefold().split()).rstrip(" .!?;:")
+                                          if c is not None and c.active else None)
+            return answers[correction_id]
+
+        def rival_of(target: str, similarity: float, row: Correction) -> tuple[str, float] | None:
+            margin = self.config.corrections_margin
+            if margin <= 0:
+                return None
+            mine = answer_of(target, row)
+            for other, s in rows:  # nearest first
+                rival = other.same_as or (None if other.not_same_as else other.id)
+                if rival is None or rival == target or s < similarity - margin:
+                    continue
+                if not matcher.legacy and opposed(other.question, question):
+                    continue  # never the same question as this one
+                if answer_of(rival, other) in (None, mine):
+                    continue
+                if rival not in ruled_out:
+                    ruled_out[rival] = any(
+                        link.not_same_as == rival and matcher.assess(link.question, question, t, None, embed)[0]
+                        for link, t in rows)
+                if not ruled_out[rival]:
+                    return rival, s
+            return None
+
         decided, seen = set(), set()
         for candidate, similarity in rows:
             target = candidate.linked_to or candidate.id
@@ -214,30 +248,13 @@ class Assistant:
                 # A reviewer vouched for that wording, not for the near misses of it: another
                 # wording of a linked question is for the correction's own question (or the judge).
                 matched, why = False, f"{why}; but a linked question holds only in its own words"
-            if matched and p is not None and judge is None and (rival := self._rival(target, similarity, rows)):
+            if (matched and p is not None and judge is None and not candidate.not_same_as
+                    and (rival := rival_of(target, similarity, candidate))):
                 matched, why = False, (f"{why}; but correction {rival[0]}, with another answer, is nearly as near "
                                        f"({rival[1]:.3f}): a reviewer's call")
             if matched:
                 decided.add(target)
             yield candidate, target, similarity, matched, why, p
-
-    def _rival(self, target: str, similarity: float, rows) -> tuple[str, float] | None:
-        """Another correction with a different answer whose question (or a question linked
-        `same_as` it) is within `corrections_margin` of `similarity`: (its id, its similarity)."""
-        margin = self.config.corrections_margin
-        if margin <= 0:
-            return None
-        answer = None
-        for candidate, other in rows:  # nearest first
-            rival = candidate.same_as or (None if candidate.not_same_as else candidate.id)
-            if rival is None or rival == target or other < similarity - margin:
-                continue
-            if answer is None:
-                answer = (self.corrections.get(target) or candidate).answer.strip()
-            correction = candidate if rival == candidate.id else self.corrections.get(rival)
-            if correction is not None and correction.active and correction.answer.strip() != answer:
-                return rival, other
-        return None
 
     def suggest_links(self, limit: int = 20, scan: int = 1000, min_similarity: float | None = None) -> list[dict[str, Any]]:
         """Questions a correction probably answers that it was not applied to: for a reviewer

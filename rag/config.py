@@ -59,8 +59,9 @@ class Config(BaseModel):
                                                   "(default: the matcher's, 0.1 below its band); it can only widen the zone, down from the band.")
     corrections_judge_min: float | None = Field(None, ge=0, le=1, description="With corrections_judge = llm: the judge is asked only about pairs the matcher's classifier "
                                                 "gives at least this probability of a paraphrase (default: the matcher's judge_min, 0.3); 0 for every pair not about something else.")
-    corrections_margin: float = Field(0.05, ge=0, le=1, description="Where the matcher's classifier decides, a correction applies only if no "
-                                      "correction with another answer is within this similarity of it (0: off); otherwise a reviewer decides.")
+    corrections_margin: float = Field(0.05, ge=0, le=1, description="Where the matcher's classifier decides (no LLM judge), a correction applies "
+                                      "only if no other with another answer is as near or within this much of its similarity (0: off); "
+                                      "otherwise a reviewer decides.")
     history_turns: int = Field(3, ge=0, description="Earlier turns of a conversation given to the follow-up rewrite.")
     log_answers: bool = Field(True, description="Log every answer (question, answer, sources, model) for feedback and corrections.")
     # the LLM

@@ -1147,34 +1147,56 @@ def _unit(*parts):
     return v / np.linalg.norm(v)
 
 
+def _two_corrections(assistant, own_question, rival_question, rival_similarity, rival_answer, margin=0.05):
+    """Two corrections at chosen similarities to the question asked (own at 0.90), and a
+    classifier that takes every pair."""
+    import math
+
+    assistant.config = assistant.config.model_copy(update={"corrections_margin": margin})
+    assistant.corrections.set_meta("matcher", {"band": 0.5, "accept": 1.0, "p_min": 0.5, "weights": [5.0] + [0.0] * len(FEATURES),
+                                               "feature_names": list(FEATURES)})
+    own = Correction(own_question, "Run wombat self-update.", model="fake-hash")
+    rival = Correction(rival_question, rival_answer, model="fake-hash")
+    assistant.corrections.add(own, _unit(0.9, math.sqrt(1 - 0.81)))
+    assistant.corrections.add(rival, _unit(rival_similarity, 0, math.sqrt(1 - rival_similarity ** 2)))
+    return own, rival
+
+
 @pytest.mark.parametrize("rival_similarity, rival_answer, margin, applies", [
-    (0.88, "Run wombat rollback.", 0.05, False),  # two answers about as near: a reviewer's call
-    (0.80, "Run wombat rollback.", 0.05, True),  # the nearest by more than the margin
-    (0.88, "Run wombat self-update.", 0.05, True),  # the same answer either way
-    (0.88, "Run wombat rollback.", 0.0, True),  # the margin off
-    (0.93, "Run wombat rollback.", 0.0, True),  # off: the first the classifier takes, as before
+    (0.88, "Run wombat rollback.", 0.05, "none"),  # two answers about as near: a reviewer's call
+    (0.80, "Run wombat rollback.", 0.05, "own"),  # the nearest by more than the margin
+    (0.88, "Run wombat self-update.", 0.05, "own"),  # the same answer either way
+    (0.88, "run  wombat self-update", 0.05, "own"),  # ... case, spacing and end punctuation aside
+    (0.88, "Run wombat rollback.", 0.0, "own"),  # the margin off
+    (0.93, "Run wombat rollback.", 0.0, "rival"),  # off: the first the classifier takes, as before
+    (0.93, "Run wombat rollback.", 0.05, "none"),  # on: a nearer one with another answer blocks too
 ])
 def test_a_correction_nearly_as_near_as_another_with_another_answer_leaves_it_to_a_reviewer(
         assistant, rival_similarity, rival_answer, margin, applies):
     """Where the classifier decides, the nearest correction applies only if no correction with
     another answer is within `corrections_margin` of it: which one is meant is a human's call."""
-    import math
+    question = "Can I update wombat to the newest release?"
+    own, rival = _two_corrections(assistant, "How do I upgrade wombat?", "How do I roll back a wombat upgrade?",
+                                  rival_similarity, rival_answer, margin)
+    found = assistant.find_correction(question, _unit(1.0))
+    assert (found[0].id if found else None) == {"none": None, "own": own.id, "rival": rival.id}[applies]
+    if applies == "none":
+        why = [v[4] for v in assistant._weigh(question, _unit(1.0), None) if v[1] == own.id][0]
+        assert "a reviewer's call" in why and rival.id in why
 
-    assistant.config = assistant.config.model_copy(update={"corrections_margin": margin})
-    assistant.corrections.set_meta("matcher", {"band": 0.5, "accept": 1.0, "p_min": 0.5, "weights": [5.0] + [0.0] * len(FEATURES),
-                                               "feature_names": list(FEATURES)})  # the classifier takes every pair
-    model = "fake-hash"
-    asked = _unit(1.0)
-    own = Correction("How do I upgrade wombat?", "Run wombat self-update.", model=model)
-    rival = Correction("How do I roll back a wombat upgrade?", rival_answer, model=model)
-    assistant.corrections.add(own, _unit(0.9, math.sqrt(1 - 0.81)))
-    assistant.corrections.add(rival, _unit(rival_similarity, 0, math.sqrt(1 - rival_similarity ** 2)))
-    found = assistant.find_correction("Can I update wombat to the newest release?", asked)
-    if not applies:
-        assert found is None
-        verdicts = list(assistant._weigh("Can I update wombat to the newest release?", asked, None))
-        assert "a reviewer's call" in verdicts[0][4] and rival.id in verdicts[0][4]
-    elif rival_similarity > 0.9:  # the rival is the nearest, and the classifier takes it too
-        assert found[0].id == rival.id
-    else:
-        assert found[0].id == own.id
+
+def test_a_rival_ruled_out_by_rule_or_by_a_reviewer_does_not_block(assistant):
+    """A correction that the opposite-words rule, or a reviewer's not_same_as link of this very
+    question, rules out is no rival; and the margin never blocks a not_same_as link."""
+    question = "How do I enable wombat backups?"
+    own, rival = _two_corrections(assistant, "How can I turn on wombat backups?", "How do I disable wombat backups?",
+                                  0.88, "Run wombat backups off.")
+    assert assistant.find_correction(question, _unit(1.0))[0].id == own.id  # "enable" / "disable": never the same
+    assistant.corrections.remove(own.id), assistant.corrections.remove(rival.id)
+    question = "Can I update wombat to the newest release?"
+    own, rival = _two_corrections(assistant, "How do I upgrade wombat?", "How do I roll back a wombat upgrade?",
+                                  0.885, "Run wombat rollback.")
+    assert assistant.find_correction(question, _unit(1.0)) is None
+    link = Correction(question, "", model="fake-hash", not_same_as=rival.id)
+    assistant.corrections.add(link, _unit(0.999, 0.01))
+    assert assistant.find_correction(question, _unit(1.0))[0].id == own.id  # the reviewer said: not the rival's
