@@ -62,6 +62,11 @@ def citation_grammar(blocks: int, sentences: int = 3) -> str:
             f'cite ::= {cite}\n')
 
 
+def answer_key(answer: str) -> str:
+    """A correction's answer as the margin check compares it: case, spacing and end punctuation aside."""
+    return " ".join(answer.casefold().split()).rstrip(" .!?;:")
+
+
 class Assistant:
     """Question answering over an index. Cheap to construct; models load on first use."""
 
@@ -211,8 +216,7 @@ class Assistant:
         def answer_of(correction_id: str, row: Correction) -> str | None:
             if correction_id not in answers:
                 c = row if row.id == correction_id else self.corrections.get(correction_id)
-                answers[correction_id] = (" ".join(c.answer.casefold().split()).rstrip(" .!?;:")
-                                          if c is not None and c.active else None)
+                answers[correction_id] = answer_key(c.answer) if c is not None and c.active else None
             return answers[correction_id]
 
         def rival_of(target: str, similarity: float, row: Correction) -> tuple[str, float] | None:
@@ -255,6 +259,33 @@ class Assistant:
             if matched:
                 decided.add(target)
             yield candidate, target, similarity, matched, why, p
+
+    def overlapping_corrections(self) -> list[dict[str, Any]]:
+        """Pairs of active corrections whose questions the matcher takes for the same question
+        (the classifier, the same words, or a similarity at or above `accept`), with answers that
+        differ (case, spacing and end punctuation aside): which answer a question between them
+        gets is a guess, and where the classifier decides neither applies (`corrections_margin`).
+        Keep one (disable the other), or make the answers agree. Each pair once, nearest first:
+        {"a": id, "b": id, "a_question", "b_question", "similarity", "why"}."""
+        model = canonical_name(self.config.embedding_model)
+        stored = [c for c in self.corrections.list(include_inactive=False) if c.linked_to is None and c.model == model]
+        if len(stored) < 2:
+            return []
+        vectors = self.embedder.embed_queries([c.question for c in stored])
+        embed = embed_once(self.embedder.embed_queries, {c.question: v for c, v in zip(stored, vectors)})
+        matcher = self.matcher
+        found, seen = [], set()
+        for c, vector in zip(stored, vectors):
+            for other, similarity in self.corrections.nearest(vector, 8):
+                if (other is None or other.id == c.id or other.linked_to or not other.active or other.model != model
+                        or frozenset((c.id, other.id)) in seen or answer_key(other.answer) == answer_key(c.answer)):
+                    continue
+                seen.add(frozenset((c.id, other.id)))
+                matched, why, _ = matcher.assess(c.question, other.question, similarity, None, embed)
+                if matched:
+                    found.append({"a": c.id, "b": other.id, "a_question": c.question, "b_question": other.question,
+                                  "similarity": round(similarity, 4), "why": why})
+        return sorted(found, key=lambda f: -f["similarity"])
 
     def suggest_links(self, limit: int = 20, scan: int = 1000, min_similarity: float | None = None) -> list[dict[str, Any]]:
         """Questions a correction probably answers that it was not applied to: for a reviewer

@@ -208,6 +208,31 @@ def test_two_corrections_about_as_near_are_left_to_a_reviewer(tmp_path, minilm):
     assert suggestion["correction_id"] == resume[0.05] and suggestion["answer_id"] == "a1"
 
 
+def test_corrections_that_answer_one_question_differently_are_listed(tmp_path, minilm):
+    """`rag corrections overlaps`: two corrections the matcher takes for one question, with
+    answers that differ, are listed once each; the same answer in other case and punctuation,
+    and corrections of other questions, are not."""
+    import json
+
+    from click.testing import CliRunner
+
+    from indexes.faiss_index import FaissIndex
+    from rag.cli import cli
+
+    assistant = Assistant(Config(index=str(tmp_path / "idx")), index=FaissIndex(tmp_path / "idx"), embedder=minilm, llm=None)
+    upgrade = assistant.correct("Run wombat self-update.", question="How do I upgrade Wombat?").id
+    update = assistant.correct("Use the installer again.", question="How can I update Wombat to the latest version?").id
+    assistant.correct("run wombat self-update", question="What's the way to upgrade wombat?")
+    assistant.correct("Run wombat rollback.", question="How do I roll back a Wombat upgrade?")
+    assistant.correct("Run wombat uninstall.", question="How do I uninstall Wombat?")
+    overlaps = assistant.overlapping_corrections()
+    assert len(overlaps) == 2 and all(update in (o["a"], o["b"]) for o in overlaps)
+    assert {upgrade, update} == {overlaps[0]["a"], overlaps[0]["b"]}
+    result = CliRunner().invoke(cli, ["corrections", "overlaps", "--index", str(tmp_path / "idx"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert [(o["a"], o["b"]) for o in json.loads(result.stdout)["overlaps"]] == [(o["a"], o["b"]) for o in overlaps]
+
+
 def test_judge_plumbing_with_the_bundled_model(smollm):
     """SmolLM2-135M is too weak to judge; this only shows the real model's replies are handled."""
     from evals.judges import faithfulness, pairwise, quality

@@ -161,7 +161,7 @@ def _warn_unindexed(assistant, sources: list[str]) -> None:
 
 @cli.group()
 def corrections():
-    """Manage human corrections: list, show, disable, enable, rm, export, import, suggest, review, pairs, calibrate."""
+    """Manage human corrections: list, show, disable, enable, rm, export, import, suggest, review, overlaps, pairs, calibrate."""
 
 
 @corrections.command(name="list")
@@ -281,6 +281,30 @@ def _describe(s: dict) -> tuple[str, str]:
     return (f"{s['question']!r}{asked}{mark}",
             f"may ask what correction {s['correction_id']} answers: {s['correction_question']!r} "
             f"(similarity {s['similarity']:.2f}, classifier {s['probability']:.2f}{via})")
+
+
+@corrections.command(name="overlaps")
+@index_option
+@json_option
+@click.pass_context
+def corrections_overlaps(ctx, index, as_json):
+    """Pairs of active corrections that answer what the matcher takes for the same question,
+    with different answers. A question between them gets neither where the classifier decides
+    (corrections_margin): keep one (`rag corrections disable ID`), or make the answers agree."""
+    try:
+        items = _assistant(ctx, index=index).overlapping_corrections()
+    except RagError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        _emit({"overlaps": items})
+        return
+    for o in items:
+        click.echo(f"{o['a']}  {o['a_question']}")
+        click.echo(f"{o['b']}  {o['b_question']}")
+        click.echo(f"    the same question to the matcher ({o['why']}), answered differently: "
+                   f"rag corrections disable {o['b']}    (or {o['a']})")
+    if not items:
+        click.echo("No two active corrections answer the same question differently.")
 
 
 @corrections.command(name="suggest")
