@@ -273,19 +273,33 @@ class Assistant:
             return []
         vectors = self.embedder.embed_queries([c.question for c in stored])
         embed = embed_once(self.embedder.embed_queries, {c.question: v for c, v in zip(stored, vectors)})
-        matcher = self.matcher
         found, seen = [], set()
         for c, vector in zip(stored, vectors):
-            for other, similarity in self.corrections.nearest(vector, 8):
-                if (other is None or other.id == c.id or other.linked_to or not other.active or other.model != model
-                        or frozenset((c.id, other.id)) in seen or answer_key(other.answer) == answer_key(c.answer)):
-                    continue
-                seen.add(frozenset((c.id, other.id)))
-                matched, why, _ = matcher.assess(c.question, other.question, similarity, None, embed)
-                if matched:
-                    found.append({"a": c.id, "b": other.id, "a_question": c.question, "b_question": other.question,
-                                  "similarity": round(similarity, 4), "why": why})
+            for overlap in self.overlaps_of(c, vector, embed):
+                if frozenset((c.id, overlap["b"])) not in seen:
+                    seen.add(frozenset((c.id, overlap["b"])))
+                    found.append(overlap)
         return sorted(found, key=lambda f: -f["similarity"])
+
+    def overlaps_of(self, correction: Correction, vector: np.ndarray | None = None, embed=None) -> list[dict[str, Any]]:
+        """The active corrections (of its eight nearest) that answer what the matcher takes for
+        `correction`'s question, differently: as `overlapping_corrections`, for one."""
+        model = canonical_name(self.config.embedding_model)
+        if correction.linked_to or not correction.active or correction.model != model:
+            return []
+        if vector is None:
+            vector = self.embedder.embed_query(correction.question)
+        embed = embed or embed_once(self.embedder.embed_queries, {correction.question: vector})
+        matcher, found = self.matcher, []
+        for other, similarity in self.corrections.nearest(vector, 8):
+            if (other is None or other.id == correction.id or other.linked_to or not other.active or other.model != model
+                    or answer_key(other.answer) == answer_key(correction.answer)):
+                continue
+            matched, why, _ = matcher.assess(correction.question, other.question, similarity, None, embed)
+            if matched:
+                found.append({"a": correction.id, "b": other.id, "a_question": correction.question,
+                              "b_question": other.question, "similarity": round(similarity, 4), "why": why})
+        return found
 
     def suggest_links(self, limit: int = 20, scan: int = 1000, min_similarity: float | None = None) -> list[dict[str, Any]]:
         """Questions a correction probably answers that it was not applied to: for a reviewer

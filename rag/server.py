@@ -521,7 +521,8 @@ def create_app(state: ServerState):
             raise HTTPException(409, str(exc)) from None
         except RagError as exc:
             raise HTTPException(400, str(exc)) from None
-        return correction.to_dict()
+        # corrections that answer what the matcher takes for the same question, differently
+        return correction.to_dict() | {"overlaps": [o["b"] for o in assistant.overlaps_of(correction)]}
 
     def set_active(correction_id: str, active: bool) -> dict:
         changes = {"active": True, "review": None} if active else {"active": False}  # as `rag corrections enable`

@@ -231,6 +231,13 @@ def test_corrections_that_answer_one_question_differently_are_listed(tmp_path, m
     result = CliRunner().invoke(cli, ["corrections", "overlaps", "--index", str(tmp_path / "idx"), "--json"])
     assert result.exit_code == 0, result.output
     assert [(o["a"], o["b"]) for o in json.loads(result.stdout)["overlaps"]] == [(o["a"], o["b"]) for o in overlaps]
+    # writing one more says so (the CLI, and the HTTP response, name the corrections it overlaps)
+    result = CliRunner().invoke(cli, ["correct", "--question", "How do I update Wombat?", "--answer", "Reinstall it.",
+                                      "--index", str(tmp_path / "idx")])
+    assert result.exit_code == 0 and f"Note: correction {upgrade}" in result.output and "gets neither" in result.output
+    result = CliRunner().invoke(cli, ["correct", "--question", "How do I delete a Wombat backup?", "--answer", "wombat rm.",
+                                      "--index", str(tmp_path / "idx"), "--json"])
+    assert json.loads(result.stdout)["overlaps"] == []
 
 
 def test_judge_plumbing_with_the_bundled_model(smollm):

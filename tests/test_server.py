@@ -127,6 +127,7 @@ def test_review_page_lists_answers_marked_wrong_until_a_reviewer_corrects_them(i
     assert [(f["answer_id"], f["question"], f["comment"], f["reports"]) for f in waiting] == [
         (worse["id"], "where are glacier uploads kept", None, 1), (bad["id"], "how to upgrade wombat", "that flag is gone", 1)]
     made = client.post("/v1/corrections", headers=auth, json={"answer_id": bad["id"], "answer": "Use --all.", "author": "ana"})
+    assert made.status_code == 201 and made.json()["overlaps"] == []  # no other correction answers it differently
     assert [f["answer_id"] for f in client.get("/v1/feedback/open", headers=auth).json()["feedback"]] == [worse["id"]]
     assert client.get("/v1/feedback/open?limit=0", headers=auth).status_code == 422
     nameless = client.post("/v1/corrections", headers=auth, json={"answer_id": worse["id"], "answer": "In S3.", "author": ""})

@@ -130,10 +130,11 @@ def correct(ctx, answer_id, text, same_as, not_same_as, question, reason, author
             same_as=same_as, not_same_as=not_same_as,
         )
         replaced = answering - {x.id for x in assistant.corrections.list(include_inactive=False)}
+        overlaps = assistant.overlaps_of(c)
     except RagError as exc:
         _fail(exc, as_json)
     if as_json:
-        _emit({"id": c.id})
+        _emit({"id": c.id, "overlaps": [o["b"] for o in overlaps]})
     elif c.linked_to:
         relation = "the same question as" if c.same_as else "not the same question as"
         click.echo(f"Linked {c.id}: {c.question!r} is {relation} correction {c.linked_to}")
@@ -145,6 +146,10 @@ def correct(ctx, answer_id, text, same_as, not_same_as, question, reason, author
             click.echo(f"  It cites what the answer it corrects cited: {', '.join(c.sources)} (flagged for review "
                        f"when they change; name others with --source).")
         _warn_unindexed(assistant, c.sources)
+        for o in overlaps:
+            click.echo(f"  Note: correction {o['b']} ({o['b_question']!r}) answers what the matcher takes for the "
+                       f"same question, differently: a question between the two gets neither. Keep one (rag "
+                       f"corrections disable {o['b']}, or {c.id}), or make the answers agree.", err=True)
 
 
 def _warn_unindexed(assistant, sources: list[str]) -> None:
