@@ -262,43 +262,67 @@ class Assistant:
 
     def overlapping_corrections(self) -> list[dict[str, Any]]:
         """Pairs of active corrections whose questions the matcher takes for the same question
-        (the classifier, the same words, or a similarity at or above `accept`), with answers that
-        differ (case, spacing and end punctuation aside): which answer a question between them
+        (the classifier, the same words, or a similarity at or above `accept`; a question linked
+        `same_as` a correction counts as its own), with answers that differ (case, spacing and
+        end punctuation aside), and that no reviewer has told apart (a `not_same_as` link of one
+        correction's question, in its words, to the other): which answer a question between them
         gets is a guess, and where the classifier decides neither applies (`corrections_margin`).
         Keep one (disable the other), or make the answers agree. Each pair once, nearest first:
         {"a": id, "b": id, "a_question", "b_question", "similarity", "why"}."""
         model = canonical_name(self.config.embedding_model)
-        stored = [c for c in self.corrections.list(include_inactive=False) if c.linked_to is None and c.model == model]
+        everything = self.corrections.list(include_inactive=False)
+        stored = [c for c in everything if c.linked_to is None and c.model == model]
         if len(stored) < 2:
             return []
         vectors = self.embedder.embed_queries([c.question for c in stored])
         embed = embed_once(self.embedder.embed_queries, {c.question: v for c, v in zip(stored, vectors)})
-        found, seen = [], set()
+        apart = self._told_apart(everything)
+        matcher, found, seen = self.matcher, [], set()
         for c, vector in zip(stored, vectors):
-            for overlap in self.overlaps_of(c, vector, embed):
+            for overlap in self._overlaps(c, vector, embed, matcher, apart):
                 if frozenset((c.id, overlap["b"])) not in seen:
                     seen.add(frozenset((c.id, overlap["b"])))
                     found.append(overlap)
         return sorted(found, key=lambda f: -f["similarity"])
 
-    def overlaps_of(self, correction: Correction, vector: np.ndarray | None = None, embed=None) -> list[dict[str, Any]]:
-        """The active corrections (of its eight nearest) that answer what the matcher takes for
-        `correction`'s question, differently: as `overlapping_corrections`, for one."""
-        model = canonical_name(self.config.embedding_model)
-        if correction.linked_to or not correction.active or correction.model != model:
+    def overlaps_of(self, correction: Correction) -> list[dict[str, Any]]:
+        """The active corrections that answer what the matcher takes for `correction`'s
+        question, differently: as `overlapping_corrections`, for one (of its 16 nearest rows)."""
+        if correction.linked_to or not correction.active:
             return []
-        if vector is None:
-            vector = self.embedder.embed_query(correction.question)
-        embed = embed or embed_once(self.embedder.embed_queries, {correction.question: vector})
-        matcher, found = self.matcher, []
-        for other, similarity in self.corrections.nearest(vector, 8):
-            if (other is None or other.id == correction.id or other.linked_to or not other.active or other.model != model
-                    or answer_key(other.answer) == answer_key(correction.answer)):
+        vector = self.embedder.embed_query(correction.question)
+        embed = embed_once(self.embedder.embed_queries, {correction.question: vector})
+        return self._overlaps(correction, vector, embed, self.matcher,
+                              self._told_apart(self.corrections.list(include_inactive=False)))
+
+    @staticmethod
+    def _told_apart(corrections: list[Correction]) -> set[tuple[str, str]]:
+        """(correction id, question key) for each `not_same_as` link: that question is not the correction's."""
+        return {(c.not_same_as, question_key(c.question)) for c in corrections if c.not_same_as}
+
+    def _overlaps(self, correction: Correction, vector: np.ndarray, embed, matcher: Matcher,
+                  apart: set[tuple[str, str]]) -> list[dict[str, Any]]:
+        model = canonical_name(self.config.embedding_model)
+        if correction.model != model:
+            return []
+        mine, key = answer_key(correction.answer), question_key(correction.question)
+        found, done = [], {correction.id}
+        for row, similarity in self.corrections.nearest(vector, 16):  # nearest first: a correction's nearest question decides
+            if row is None or row.not_same_as or not row.active or row.model != model:
                 continue
-            matched, why, _ = matcher.assess(correction.question, other.question, similarity, None, embed)
+            other_id = row.same_as or row.id
+            if other_id in done:
+                continue
+            other = row if other_id == row.id else self.corrections.get(other_id)
+            if other is None or not other.active or answer_key(other.answer) == mine:
+                continue
+            if (other_id, key) in apart or (correction.id, question_key(other.question)) in apart:
+                continue  # a reviewer linked one's question not_same_as the other
+            matched, why, _ = matcher.assess(row.question, correction.question, similarity, None, embed)
             if matched:
-                found.append({"a": correction.id, "b": other.id, "a_question": correction.question,
-                              "b_question": other.question, "similarity": round(similarity, 4), "why": why})
+                done.add(other_id)
+                found.append({"a": correction.id, "b": other_id, "a_question": correction.question,
+                              "b_question": row.question, "similarity": round(similarity, 4), "why": why})
         return found
 
     def suggest_links(self, limit: int = 20, scan: int = 1000, min_similarity: float | None = None) -> list[dict[str, Any]]:

@@ -521,8 +521,12 @@ def create_app(state: ServerState):
             raise HTTPException(409, str(exc)) from None
         except RagError as exc:
             raise HTTPException(400, str(exc)) from None
-        # corrections that answer what the matcher takes for the same question, differently
-        return correction.to_dict() | {"overlaps": [o["b"] for o in assistant.overlaps_of(correction)]}
+        try:  # written: corrections that answer what the matcher takes for the same question, differently
+            overlaps = [o["b"] for o in assistant.overlaps_of(correction)]
+        except Exception:  # noqa: BLE001 - informative only: the write succeeded
+            log.exception("could not check correction %s for overlaps", correction.id)
+            overlaps = None
+        return correction.to_dict() | {"overlaps": overlaps}
 
     def set_active(correction_id: str, active: bool) -> dict:
         changes = {"active": True, "review": None} if active else {"active": False}  # as `rag corrections enable`

@@ -240,6 +240,27 @@ def test_corrections_that_answer_one_question_differently_are_listed(tmp_path, m
     assert json.loads(result.stdout)["overlaps"] == []
 
 
+def test_a_correction_of_what_a_correction_answered_or_a_linked_question_is_judged_right(tmp_path, minilm):
+    """Correcting an answer that a correction gave to another wording links that wording
+    not_same_as it: the two corrections are told apart, not an overlap. A question linked
+    same_as a correction counts as its own: a new correction of that question, answered
+    differently, overlaps it."""
+    from indexes.corrections import AnswerRecord
+    from indexes.faiss_index import FaissIndex
+
+    assistant = Assistant(Config(index=str(tmp_path / "idx")), index=FaissIndex(tmp_path / "idx"), embedder=minilm, llm=None)
+    upgrade = assistant.correct("Run wombat self-update.", question="How do I upgrade Wombat?")
+    assistant.corrections.log_answer(AnswerRecord(id="a1", question="How can I update Wombat to the latest version?",
+                                                  answer=upgrade.answer, sources=[], model="m", prompt="answer@1",
+                                                  correction_id=upgrade.id))
+    update = assistant.correct("Use the installer again.", answer_id="a1")
+    assert assistant.overlaps_of(update) == [] and assistant.overlapping_corrections() == []
+    assistant.correct(question="Is there a way to get the newest Wombat?", same_as=upgrade.id)
+    newest = assistant.correct("Download it from the site.", question="Is there a way to get the newest Wombat?")
+    overlaps = assistant.overlaps_of(newest)  # through the link, in its words (and "update" too, reworded)
+    assert overlaps[0]["b"] == upgrade.id and overlaps[0]["similarity"] > 0.99
+
+
 def test_judge_plumbing_with_the_bundled_model(smollm):
     """SmolLM2-135M is too weak to judge; this only shows the real model's replies are handled."""
     from evals.judges import faithfulness, pairwise, quality

@@ -141,6 +141,14 @@ def test_review_page_lists_answers_marked_wrong_until_a_reviewer_corrects_them(i
         patch.setattr(Assistant, "correct", conflict)
         clash = client.post("/v1/corrections", headers=auth, json={"answer_id": worse["id"], "not_same_as": made.json()["id"]})
     assert clash.status_code == 409 and "Another reviewer (bo)" in clash.json()["error"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("store went away")
+
+    with monkeypatch.context() as patch:  # the write succeeded: a failed overlap check only informs
+        patch.setattr(Assistant, "overlaps_of", broken)
+        written = client.post("/v1/corrections", headers=auth, json={"question": "how do i list glaciers", "answer": "ls."})
+    assert written.status_code == 201 and written.json()["overlaps"] is None
     from indexes.corrections import SqliteCorrectionStore
 
     store = SqliteCorrectionStore(index.location)  # as `rag ingest` flags it when a cited file changes

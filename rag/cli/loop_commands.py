@@ -130,11 +130,15 @@ def correct(ctx, answer_id, text, same_as, not_same_as, question, reason, author
             same_as=same_as, not_same_as=not_same_as,
         )
         replaced = answering - {x.id for x in assistant.corrections.list(include_inactive=False)}
-        overlaps = assistant.overlaps_of(c)
     except RagError as exc:
         _fail(exc, as_json)
+    try:  # written: what follows only informs
+        overlaps = assistant.overlaps_of(c)
+    except Exception as exc:  # noqa: BLE001
+        click.echo(f"  Note: could not check for corrections that answer the same question ({exc}).", err=True)
+        overlaps = None
     if as_json:
-        _emit({"id": c.id, "overlaps": [o["b"] for o in overlaps]})
+        _emit({"id": c.id, "overlaps": None if overlaps is None else [o["b"] for o in overlaps]})
     elif c.linked_to:
         relation = "the same question as" if c.same_as else "not the same question as"
         click.echo(f"Linked {c.id}: {c.question!r} is {relation} correction {c.linked_to}")
@@ -146,10 +150,16 @@ def correct(ctx, answer_id, text, same_as, not_same_as, question, reason, author
             click.echo(f"  It cites what the answer it corrects cited: {', '.join(c.sources)} (flagged for review "
                        f"when they change; name others with --source).")
         _warn_unindexed(assistant, c.sources)
-        for o in overlaps:
+        for o in overlaps or []:
             click.echo(f"  Note: correction {o['b']} ({o['b_question']!r}) answers what the matcher takes for the "
-                       f"same question, differently: a question between the two gets neither. Keep one (rag "
-                       f"corrections disable {o['b']}, or {c.id}), or make the answers agree.", err=True)
+                       f"same question, differently: {_overlap_effect(assistant)} Keep one (rag corrections disable "
+                       f"{o['b']}, or {c.id}), or make the answers agree.", err=True)
+
+
+def _overlap_effect(assistant) -> str:
+    if assistant.config.corrections_judge == "none" and assistant.config.corrections_margin > 0:
+        return "a question between the two gets neither (corrections_margin)."
+    return "which of the two a question between them gets is a guess."
 
 
 def _warn_unindexed(assistant, sources: list[str]) -> None:
@@ -297,7 +307,8 @@ def corrections_overlaps(ctx, index, as_json):
     with different answers. A question between them gets neither where the classifier decides
     (corrections_margin): keep one (`rag corrections disable ID`), or make the answers agree."""
     try:
-        items = _assistant(ctx, index=index).overlapping_corrections()
+        assistant = _assistant(ctx, index=index)
+        items = assistant.overlapping_corrections()
     except RagError as exc:
         _fail(exc, as_json)
     if as_json:
@@ -308,6 +319,8 @@ def corrections_overlaps(ctx, index, as_json):
         click.echo(f"{o['b']}  {o['b_question']}")
         click.echo(f"    the same question to the matcher ({o['why']}), answered differently: "
                    f"rag corrections disable {o['b']}    (or {o['a']})")
+    if items:
+        click.echo(f"For each pair: {_overlap_effect(assistant)}")
     if not items:
         click.echo("No two active corrections answer the same question differently.")
 

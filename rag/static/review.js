@@ -132,8 +132,9 @@ function renderWrong(items, corrections, asked) {
       const made = await save(item, submit,
         (author) => api("POST", "/v1/corrections", { answer_id: f.answer_id, answer, reason: reason.value.trim() || null, author }),
         (c) => `Saved as correction ${c.id}.` + (c.overlaps && c.overlaps.length
-          ? ` Correction ${c.overlaps.join(", ")} answers what the matcher takes for the same question, differently:`
-            + " a question between them gets neither. Keep one (disable the other below), or make the answers agree."
+          ? ` ${c.overlaps.length > 1 ? "Corrections" : "Correction"} ${c.overlaps.join(", ")} `
+            + `${c.overlaps.length > 1 ? "answer" : "answers"} what the matcher takes for the same question,`
+            + " differently: keep one (disable the other below), or make the answers agree."
           : ""));
       if (made) {
         drafts.delete(f.answer_id);
