@@ -233,9 +233,10 @@ def eval_command(ctx, dataset, index, k, no_llm, out, sweeps, corpus, source_url
     from evals.report import write_report
     from evals.retrieval import load_dataset
     from rag.config import Config
+    from rag.corrections import is_pair_file
     from rag.evaluate import judge_from, parse_sweeps, run_eval
 
-    if _is_pairs(dataset):
+    if is_pair_file(dataset):
         return _eval_corrections(ctx, dataset, index, out, limit, min_similarity, as_asked, as_json)
     if min_similarity is not None:
         _fail(ValueError("--min-similarity is for a file of question pairs (the review queue); "
@@ -264,12 +265,6 @@ def eval_command(ctx, dataset, index, k, no_llm, out, sweeps, corpus, source_url
     click.echo("Wrote " + ", ".join(str(f) for f in files), err=True)
 
 
-def _is_pairs(path: str) -> bool:
-    from rag.corrections import is_pair_file
-
-    return is_pair_file(path)
-
-
 def _eval_corrections(ctx, dataset, index, out, limit, min_similarity, as_asked, as_json):
     """rag eval on question pairs: how often the correction matcher overrides."""
     from pathlib import Path
@@ -280,12 +275,12 @@ def _eval_corrections(ctx, dataset, index, out, limit, min_similarity, as_asked,
     try:
         assistant = _assistant(ctx, index=index)
         pairs = load_pairs(dataset)[:limit]
+        if not pairs:
+            raise ValueError("--limit 0 leaves no question pairs")
         e = assistant.embedder
         judge = assistant._judge if assistant.config.corrections_judge == "llm" else None
         result = evaluate_matcher(assistant.matcher, pairs, pair_similarity(e), judge, e.embed_queries,
                                   review_floor=min_similarity)
-        if not pairs:
-            raise ValueError("--limit 0 leaves no question pairs")
         asked = evaluate_as_asked(assistant, pairs) if as_asked else None
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "corrections_results.json").write_text(json.dumps(result | {"as_asked": asked}, indent=1))
