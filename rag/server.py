@@ -508,6 +508,12 @@ def create_app(state: ServerState):
         admin(request)
         return {"suggestions": assistant.suggest_links(limit=limit, scan=scan, min_similarity=min_similarity)}
 
+    @app.get("/v1/corrections/overlaps")
+    def corrections_overlaps(request: Request):
+        """Pairs of active corrections that answer one question differently (`rag corrections overlaps`)."""
+        admin(request)
+        return {"overlaps": assistant.overlapping_corrections()}
+
     @app.post("/v1/corrections", status_code=201)
     def corrections_add(body: CorrectionRequest, request: Request):
         admin(request)

@@ -149,6 +149,8 @@ def test_review_page_lists_answers_marked_wrong_until_a_reviewer_corrects_them(i
         patch.setattr(Assistant, "overlaps_of", broken)
         written = client.post("/v1/corrections", headers=auth, json={"question": "how do i list glaciers", "answer": "ls."})
     assert written.status_code == 201 and written.json()["overlaps"] is None
+    assert client.get("/v1/corrections/overlaps").status_code == 401
+    assert client.get("/v1/corrections/overlaps", headers=auth).json() == {"overlaps": []}  # as `rag corrections overlaps`
     from indexes.corrections import SqliteCorrectionStore
 
     store = SqliteCorrectionStore(index.location)  # as `rag ingest` flags it when a cited file changes
