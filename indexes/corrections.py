@@ -76,6 +76,12 @@ class Correction:
     def linked_to(self) -> str | None:
         return self.same_as or self.not_same_as
 
+    @property
+    def pending(self) -> bool:
+        """A `same_as` link an asker confirmed that waits for a reviewer: written disabled, with
+        a review note (enabling it applies it; a reviewer's own link of the question replaces it)."""
+        return bool(self.same_as) and not self.active and self.review is not None
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -33,6 +33,8 @@ from rag.retrieval import Reranker, RetrievalSettings, Retriever, load_reranker
 from rag.types import Answer, Source, Usage
 
 log = logging.getLogger(__name__)
+# The review note of a `same_as` link an asker confirmed (`Assistant.confirm`, corrections_confirmed = "review").
+PENDING_REVIEW = "confirmed by the asker, not yet by a reviewer: enable it to apply it to this wording"
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _DO_NOT_KNOW = re.compile(r"\b(?:do not|don['’]t|cannot|can['’]t) (?:know|find|answer)\b", re.IGNORECASE)
 
@@ -175,17 +177,63 @@ class Assistant:
 
     def find_correction(self, question: str, vector: np.ndarray | None = None) -> tuple[Correction, float, str] | None:
         """The active correction whose question asks the same as `question`, if any."""
+        return self._lookup(question, vector)[0]
+
+    def related_corrections(self, question: str, vector: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """The corrections to offer the asker of `question` when none applies (`_related`;
+        at most `corrections_offers`), else []."""
+        return self._lookup(question, vector, offers=self.config.corrections_offers)[1]
+
+    def _lookup(self, question: str, vector: np.ndarray | None = None,
+                offers: int = 0) -> tuple[tuple[Correction, float, str] | None, list[dict[str, Any]]]:
+        """(the active correction that applies to `question`, if any: (it, similarity, why); when
+        none does, at most `offers` to offer the asker: `_related`)."""
         if vector is None:
             vector = self.embedder.embed_query(question)
         judge = self._judge_calls(self.config.corrections_judge_calls) if self.config.corrections_judge == "llm" else None
         embed = embed_once(self.embedder.embed_queries, {question: vector})  # the classifier's texts recur across candidates
-        for candidate, target, similarity, matched, why, _ in self._weigh(question, vector, judge, embed=embed):
+        matcher = self.matcher
+        verdicts = []
+        for verdict in self._weigh(question, vector, judge, matcher, embed):
+            verdicts.append(verdict)
+            candidate, target, similarity, matched, why, _ = verdict
             if not matched or candidate.not_same_as:
                 continue
             correction = self.corrections.get(target) if candidate.same_as else candidate
             if correction is not None and correction.active:
-                return correction, similarity, why + (f", as linked question {candidate.id}" if candidate.same_as else "")
-        return None
+                return (correction, similarity, why + (f", as linked question {candidate.id}" if candidate.same_as else "")), []
+        return None, (self._related(question, verdicts, matcher, embed, offers) if offers > 0 else [])
+
+    def _related(self, question: str, verdicts: list, matcher: Matcher, embed, limit: int,
+                 scores: int = 4) -> list[dict[str, Any]]:
+        """Of the corrections the matcher did not apply to `question` (`verdicts`, from `_weigh`),
+        those the review queue could name for it, nearest first, at most `limit`: each one's
+        question (or a question linked `same_as` it) at least the matcher's review floor similar
+        and not about something else, and no `not_same_as` link ruling it out for the question.
+        The first is the one the queue names. At most `scores` of them below the band are
+        classified (about 40 ms each). For the asker to confirm (`confirm`): [{"id", "question",
+        "similarity", "probability"}]."""
+        floor, key = matcher.review_floor, question_key(question)
+        ruled_out = {target for candidate, target, _, matched, _, _ in verdicts
+                     if candidate.not_same_as and (matched or question_key(candidate.question) == key)}
+        found: list[dict[str, Any]] = []
+        for candidate, target, similarity, matched, _, p in verdicts:  # nearest first
+            if similarity < floor or len(found) >= limit:
+                break
+            if matched or candidate.not_same_as or target in ruled_out or target in {f["id"] for f in found}:
+                continue
+            if p is None and similarity < matcher.band:  # the band turned it down before the classifier
+                if scores <= 0:
+                    break
+                scores -= 1
+                p = matcher.score(candidate.question, question, similarity, embed)
+            if p is None:  # about something else, or the opposite question
+                continue
+            correction = candidate if target == candidate.id else self.corrections.get(target)
+            if correction is not None and correction.active:
+                found.append({"id": correction.id, "question": correction.question,
+                              "similarity": round(similarity, 4), "probability": round(p, 4)})
+        return found
 
     def _weigh(self, question: str, vector: np.ndarray, judge, matcher: Matcher | None = None, embed=None):
         """The matcher's verdict on the stored questions nearest `question` (16, of at most 8
@@ -337,14 +385,17 @@ class Assistant:
         and not about something else. The classifier decides; an LLM judge is not asked, so
         with one configured a pair the classifier accepts is suggested too. A question linked
         to the correction either way is not suggested again, nor one an active correction now
-        answers. Questions with thumbs-down
-        feedback on any of their answers come first, then the likeliest paraphrases."""
+        answers. Questions an asker confirmed (`confirm`, a link waiting for a reviewer) come
+        first, whenever they were asked; then those with thumbs-down feedback on any of their
+        answers, then the likeliest paraphrases (`confirmed_by_asker`, `bad_feedback`,
+        `probability`)."""
         groups: dict[str, list] = {}
         for record in self.corrections.recent_answers(scan):  # newest first
             groups.setdefault(question_key(record.question), []).append(record)
         stored = self.corrections.list(include_inactive=True)
         active = {c.id for c in stored if c.active and c.linked_to is None}
-        if not groups or not active:
+        confirmed = [c for c in stored if c.pending and c.same_as in active]
+        if not (groups or confirmed) or not active:
             return []
         linked = {(c.linked_to, question_key(c.question)) for c in stored if c.linked_to}
         bad = {f.answer_id for f in self.corrections.list_feedback(bad_only=True)}
@@ -352,13 +403,30 @@ class Assistant:
         floor = matcher.review_floor if min_similarity is None else min_similarity
         judge = (lambda a, b: False) if self.config.corrections_judge == "llm" else None
         newest = [records[0] for records in groups.values()]
-        vectors = self.embedder.embed_queries([r.question for r in newest])
+        vectors = self.embedder.embed_queries([r.question for r in newest]) if newest else []
         # The classifier's features embed variants of both questions: a correction's question
         # and a logged one recur across pairs, so each text is embedded once per scan.
         embed = embed_once(self.embedder.embed_queries, {r.question: v for r, v in zip(newest, vectors)})
         suggestions = []
+        for link in confirmed:  # an asker said it is the same question: a reviewer's yes or no first
+            correction = self.corrections.get(link.same_as)
+            records = groups.get(question_key(link.question), [])
+            va, vb = embed([correction.question, link.question])
+            similarity = float(va @ vb)
+            p = matcher.score(correction.question, link.question, similarity, embed)
+            suggestions.append({
+                "answer_id": link.replaces_answer_id or (records[0].id if records else None), "question": link.question,
+                "created_at": link.created_at, "times_asked": max(1, len(records)),
+                "bad_feedback": any(r.id in bad for r in records), "confirmed_by_asker": True,
+                "correction_id": correction.id, "correction_question": correction.question,
+                "nearest_question": correction.question, "similarity": round(similarity, 4),
+                "probability": round(p if p is not None else 0.0, 4),
+            })
+        waiting = {question_key(link.question) for link in confirmed}
         for (key, records), vector in zip(groups.items(), vectors):
             record = records[0]
+            if key in waiting:
+                continue  # listed above, for the correction the asker confirmed
             verdicts = list(self._weigh(record.question, vector, judge, matcher, embed))
             settled = {target for _, target, _, matched, _, _ in verdicts if matched}
             if self._answered(verdicts, active):
@@ -383,10 +451,10 @@ class Assistant:
             suggestions.append({
                 "answer_id": record.id, "question": record.question, "created_at": record.created_at,
                 "times_asked": len(records), "bad_feedback": any(r.id in bad for r in records),
-                "correction_id": correction.id, "correction_question": correction.question,
+                "confirmed_by_asker": False, "correction_id": correction.id, "correction_question": correction.question,
                 "nearest_question": candidate.question, "similarity": round(similarity, 4), "probability": round(p, 4),
             })
-        suggestions.sort(key=lambda s: (not s["bad_feedback"], -s["probability"]))
+        suggestions.sort(key=lambda s: (not s["confirmed_by_asker"], not s["bad_feedback"], -s["probability"]))
         return suggestions[:limit]
 
     def _judge(self, a: str, b: str) -> bool:
@@ -481,7 +549,7 @@ class Assistant:
             else:
                 self.corrections.update(link.id, **({"same_as": new.id} if link.same_as else {"not_same_as": new.id}))
 
-    def _link(self, answer, answer_id, question, reason, author, same_as, not_same_as) -> Correction:
+    def _link(self, answer, answer_id, question, reason, author, same_as, not_same_as, pending: bool = False) -> Correction:
         if same_as and not_same_as:
             raise RagError("A question is linked same_as or not_same_as a correction, not both.")
         if answer is not None:
@@ -523,6 +591,7 @@ class Assistant:
             question=question, answer="", author=author, reason=reason, replaces_answer_id=answer_id,
             bad_answer=bad_answer, model=canonical_name(self.config.embedding_model), created_at=stamp,
             same_as=target.id if same_as else None, not_same_as=target.id if not_same_as else None,
+            active=not pending, review=PENDING_REVIEW if pending else None,
         )
         self.corrections.add(link, self.embedder.embed_query(question))
         links = self.linked_questions(target.id, question)
@@ -621,6 +690,45 @@ class Assistant:
         self._logged(answer_id)
         self.corrections.add_feedback(Feedback(answer_id, bool(good), comment))
 
+    def confirm(self, answer_id: str, correction_id: str, author: str | None = None) -> Answer:
+        """The asker of the logged answer `answer_id` says their question asks what correction
+        `correction_id` answers: one of the corrections the answer offered them
+        (`related_corrections`).
+        Returns the correction's answer to their question (logged as a new answer), and links the
+        question `same_as` the correction. With `corrections_confirmed = "review"` (the default)
+        the link waits for a reviewer, disabled, first in the review queue (`suggest_links`):
+        `rag corrections enable` (or a reviewer's own link of the question) applies it. With
+        "apply" it applies at once, to that wording. Only a correction the matcher offers for
+        the question now can be confirmed, so an asker cannot link a question anywhere else, nor
+        undo a reviewer's `not_same_as`."""
+        started = time.perf_counter()
+        record = self._logged(answer_id)
+        if record.correction_id:
+            raise ConflictError(f"Answer {answer_id} is already a correction's answer; nothing to confirm.")
+        vector = self.embedder.embed_query(record.question)
+        match, offered = self._lookup(record.question, vector, offers=max(1, self.config.corrections_offers))
+        earlier = self.corrections.conversation(record.conversation_id, 1) if record.conversation_id else []
+        turn = earlier[-1].turn + 1 if earlier else 0
+        if match is not None:  # answered meanwhile (a reviewer linked it, say): that answer, no link
+            if match[0].id != correction_id:
+                raise ConflictError(f"Correction {match[0].id} answers that question now, not {correction_id}: "
+                                    f"ask it again.")
+            return self._verbatim(record.question, *match, {}, started, record.conversation_id, turn)
+        related = next((r for r in offered if r["id"] == correction_id), None)
+        if related is None:
+            raise ConflictError(f"Correction {correction_id} is not one offered for that question (any more): "
+                                f"ask it again.")
+        pending = self.config.corrections_confirmed == "review"
+        link = self._link(None, answer_id, None, "the asker confirmed it", author or "asker", correction_id, None,
+                          pending=pending)
+        correction = self.corrections.get(correction_id)
+        assert correction is not None
+        answer = self._verbatim(record.question, correction, related["similarity"],
+                                "the asker confirmed it", {}, started, record.conversation_id, turn)
+        answer.correction = {**(answer.correction or {}), "confirmed_by_asker": True, "link": link.id,
+                             "link_pending": pending}
+        return answer
+
     def _logged(self, answer_id: str):
         """The logged answer `answer_id`, or a clear error."""
         record = self.corrections.get_answer(answer_id)
@@ -706,7 +814,8 @@ class Assistant:
             latency["rewrite"] = _ms(started)
         corrections_started = time.perf_counter()
         vector = self.embedder.embed_query(question)  # once, for the corrections and retrieval
-        match = self.find_correction(question, vector) if self.config.corrections else None
+        match, related = (self._lookup(question, vector, offers=self.config.corrections_offers)
+                          if self.config.corrections else (None, []))
         latency["corrections"] = _ms(corrections_started)
         if match is not None and self.config.corrections_mode == "verbatim":
             answer = self._verbatim(question, *match, latency, started, conversation_id, turn)
@@ -795,6 +904,7 @@ class Assistant:
             prompt=prompt.id,
             error=error,
             correction=correction_info(match[0], "guide", match[1]) if match else None,
+            related_corrections=related,
             conversation_id=conversation_id,
         ), turn)
 

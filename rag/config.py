@@ -62,6 +62,12 @@ class Config(BaseModel):
     corrections_margin: float = Field(0.05, ge=0, le=1, description="Where the matcher's classifier decides (no LLM judge), a correction applies "
                                       "only if no other with another answer is as near or within this much of its similarity (0: off); "
                                       "otherwise a reviewer decides.")
+    corrections_offers: int = Field(2, ge=0, le=5, description="When no correction applies, the answer names at most this many near the "
+                                    "question (from the matcher's review floor, not about something else; related_corrections), "
+                                    "for the asker to confirm; 0: none.")
+    corrections_confirmed: Literal["review", "apply"] = Field("review", description="What an asker's confirmation of a related correction "
+                                                              "writes: review: a same_as link that waits for a reviewer (first in the review queue); "
+                                                              "apply: a same_as link that applies at once to that wording.")
     history_turns: int = Field(3, ge=0, description="Earlier turns of a conversation given to the follow-up rewrite.")
     log_answers: bool = Field(True, description="Log every answer (question, answer, sources, model) for feedback and corrections.")
     # the LLM

@@ -676,9 +676,12 @@ def plot_calibration(result: dict, path: str | Path) -> Path | None:
 
 def link_pairs(store: CorrectionStore) -> list[dict]:
     """The questions reviewers linked to corrections, as calibration pairs: a `same_as` link
-    is a paraphrase of its correction's question, a `not_same_as` link a near miss."""
+    is a paraphrase of its correction's question, a `not_same_as` link a near miss. A link an
+    asker confirmed that no reviewer has yet is left out."""
     pairs = []
     for c in store.list(True):
+        if c.pending:  # an asker's, not yet a reviewer's
+            continue
         target = store.get(c.linked_to) if c.linked_to else None
         if target is not None:
             pairs.append({"a": target.question, "b": c.question, "match": bool(c.same_as), "link": c.id})

@@ -165,7 +165,13 @@ def evaluate_as_asked(assistant: Assistant, pairs: list[dict]) -> dict[str, Any]
     pair's. A paraphrase counts when a correction answers it whose question the set labels a
     paraphrase of it (its own anchor's); a near miss when any correction answers it that the set
     does not label so. A pair whose question is itself an anchor is not asked (its own
-    correction answers it): `pairs_skipped`. A rate is None where no pair of its kind was asked."""
+    correction answers it): `pairs_skipped`. A rate is None where no pair of its kind was asked.
+
+    When no correction answers a question, `ask` may offer the asker some
+    (`related_corrections`, at most `corrections_offers`): `paraphrase_recall_with_askers`
+    counts a paraphrase offered its own correction too (an asker who confirms what they asked
+    gets it), `near_misses_offered` the near misses offered any (an asker would say no: the
+    cost is their attention)."""
     import tempfile
 
     from indexes.corrections import Correction
@@ -183,6 +189,7 @@ def evaluate_as_asked(assistant: Assistant, pairs: list[dict]) -> dict[str, Any]
     embedder = assistant.embedder
     judged = assistant.config.corrections_judge == "llm"
     found: dict[str, str | None] = {}
+    offered: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="rag-eval-") as where:
         scratch = Assistant(assistant.config.model_copy(update={"index": where}), index=FaissIndex(where),
                             embedder=embedder, llm=assistant.llm_for("judge") if judged else None,
@@ -199,13 +206,17 @@ def evaluate_as_asked(assistant: Assistant, pairs: list[dict]) -> dict[str, Any]
                                         author="rag eval", model=model)  # each its own answer
                 by_id[scratch.corrections.add(correction, vector)] = key
             for q, vector in zip(questions, embedder.embed_queries(questions) if questions else []):
-                hit = scratch.find_correction(q, vector)
+                hit, related = scratch._lookup(q, vector, offers=assistant.config.corrections_offers)
                 found[q] = by_id.get(hit[0].id) if hit else None
+                offered[q] = [by_id[r["id"]] for r in related if r["id"] in by_id]
         finally:
             scratch.corrections.close()
 
     def wrong(p: dict) -> bool:
         return found[p["b"]] is not None and found[p["b"]] not in same.get(p["b"], set())
+
+    def own(p: dict) -> bool:
+        return found[p["b"]] is not None and found[p["b"]] in same.get(p["b"], set())
 
     def rate(values: list[bool]) -> float | None:
         return sum(values) / len(values) if values else None
@@ -220,5 +231,9 @@ def evaluate_as_asked(assistant: Assistant, pairs: list[dict]) -> dict[str, Any]
         "paraphrase_recall": rate([found[p["b"]] is not None and not wrong(p) for p in paraphrases]),
         "paraphrases_given_another_correction": rate([wrong(p) for p in paraphrases]),
         "near_miss_override_rate": rate([wrong(p) for p in near]),
-        "rows": [{**p, "answered_by": anchors.get(found[p["b"]]) if found[p["b"]] else None} for p in asked],
+        "paraphrase_recall_with_askers": rate([own(p) or bool(set(offered[p["b"]]) & same.get(p["b"], set()))
+                                               for p in paraphrases]),
+        "near_misses_offered": rate([bool(offered[p["b"]]) for p in near]),
+        "rows": [{**p, "answered_by": anchors.get(found[p["b"]]) if found[p["b"]] else None,
+                  "offered": [anchors[k] for k in offered[p["b"]]]} for p in asked],
     }

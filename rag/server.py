@@ -6,6 +6,7 @@ server's settings); `rag.serve` runs it as a Ray Serve deployment, one state per
     POST /v1/ask                {"question", "conversation_id"?, "k"?}  -> the Answer (as `rag ask --json`)
     POST /v1/ask/stream         same body -> Server-Sent Events: `delta` {"text"}..., then `answer` {...}
     POST /v1/feedback           {"answer_id", "good", "comment"?}
+    POST /v1/feedback/confirm   {"answer_id", "correction_id"}: one of the answer's related_corrections, confirmed
     GET|POST /v1/corrections    list / add; POST /v1/corrections/{id}/disable|enable,
                                 GET /v1/corrections/suggestions, GET /v1/feedback[/open]  (bearer token)
     POST /v1/chat/completions   OpenAI-compatible, streaming too; sources in the extra `rag` field
@@ -137,6 +138,12 @@ class FeedbackRequest(BaseModel):
     answer_id: str = Field(pattern=ID_PATTERN)
     good: bool
     comment: str | None = Field(None, max_length=4000)
+
+class ConfirmRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    answer_id: str = Field(pattern=ID_PATTERN)
+    correction_id: str = Field(pattern=ID_PATTERN)
+
 
 class CorrectionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -481,6 +488,20 @@ def create_app(state: ServerState):
             raise HTTPException(404, f"no answer with id {body.answer_id!r}")
         assistant.feedback(body.answer_id, body.good, _clean(body.comment))
         return {"ok": True}
+
+    @app.post("/v1/feedback/confirm")
+    def feedback_confirm(body: ConfirmRequest, request: Request):
+        """The asker says their question asks what one of the answer's `related_corrections` answers:
+        that correction's answer (as /v1/ask returns one), and the question linked to it (waiting
+        for a reviewer by default). Open to the page's users, like feedback: the answer id grants it."""
+        limit(request)
+        if assistant.corrections.get_answer(body.answer_id) is None:
+            raise HTTPException(404, f"no answer with id {body.answer_id!r}")
+        try:
+            answer = assistant.confirm(body.answer_id, body.correction_id, "asker")
+        except ConflictError as exc:  # not (or no longer) the correction offered for that question
+            raise HTTPException(409, str(exc)) from None
+        return public(answer)
 
     # -- corrections (admin: errors in detail) ----------------------------------------------
     @app.get("/v1/feedback")

@@ -63,6 +63,8 @@ class Answer:
     cost_usd: float = 0.0
     error: str | None = None
     correction: dict[str, Any] | None = None  # the human correction that applied, if any
+    # When none applied: corrections near the question, for the asker to confirm (`Assistant.confirm`)
+    related_corrections: list[dict[str, Any]] = field(default_factory=list)
     conversation_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,6 +80,7 @@ class Answer:
             "prompt": self.prompt,
             "cost_usd": self.cost_usd,
             "correction": self.correction,
+            "related_corrections": self.related_corrections,
         }
         if self.error is not None:
             data["error"] = self.error

@@ -819,6 +819,78 @@ def test_suggested_links_are_questions_a_correction_nearly_matched(assistant):
         (again.id, purge.id)]  # a new correction's own near questions are
 
 
+def test_the_asker_confirms_a_related_correction_and_a_reviewer_settles_it(assistant):
+    """A question no correction applies to, but one is near (the review queue's pick), names it
+    (`related_corrections`); the asker's yes gives them its answer and writes a same_as link that
+    waits for a reviewer, first in the review queue, until a reviewer links the question."""
+    from rag.corrections import link_pairs
+
+    c = assistant.correct("Run wombat self-update.", question="how do I upgrade wombat", author="ana")
+    reject = {"band": 0.0, "accept": 1.0, "p_min": 0.999, "weights": [0.0] * 6}  # turns every pair down, p = 0.5
+    assistant.corrections.set_meta("matcher", reject)
+    asked = assistant.ask("what is the procedure to bring wombat to its newest release")
+    assert asked.correction is None and asked.text == "Use apt-get [1]."
+    [offer] = asked.to_dict()["related_corrections"]
+    assert (offer["id"], offer["question"], offer["probability"]) == (c.id, c.question, 0.5) and offer["similarity"] > 0
+    with pytest.raises(ConflictError, match="not one offered"):  # only what the matcher offers
+        assistant.confirm(asked.id, "nope")
+
+    got = assistant.confirm(asked.id, c.id, "zoe")
+    assert got.text == "Run wombat self-update." and got.question == asked.question and got.model == "human-correction"
+    assert got.correction["id"] == c.id and got.correction["confirmed_by_asker"] and got.correction["link_pending"]
+    assert assistant.corrections.get_answer(got.id).correction_id == c.id
+    with pytest.raises(ConflictError, match="already a correction's answer"):
+        assistant.confirm(got.id, c.id)
+    link = assistant.corrections.get(got.correction["link"])
+    assert link.pending and (link.same_as, link.author, link.replaces_answer_id) == (c.id, "zoe", asked.id)
+    # it waits for a reviewer: it does not apply yet, heads the queue, and is no calibration pair
+    assert assistant.ask(asked.question).correction is None
+    other = assistant.ask("How don't I uninstall Wombat?")
+    assistant.feedback(other.id, good=False)
+    assert [(s["answer_id"], s["confirmed_by_asker"]) for s in assistant.suggest_links()] == [
+        (asked.id, True), (other.id, False)]
+    assert link_pairs(assistant.corrections) == []
+    # a reviewer's yes is an active link in its place
+    approved = assistant.correct(answer_id=asked.id, same_as=c.id, author="ana")
+    assert not approved.pending and approved.active and assistant.corrections.get(link.id) is None
+    assert assistant.ask(asked.question).correction["id"] == c.id
+    assert [s["answer_id"] for s in assistant.suggest_links()] == [other.id]
+    # a reviewer's no is never undone by an asker: the correction is not offered for it any more
+    ruled = assistant.correct(answer_id=other.id, not_same_as=c.id)
+    again = assistant.ask(other.question)
+    assert again.correction is None and again.related_corrections == []
+    with pytest.raises(ConflictError, match="not one offered"):
+        assistant.confirm(again.id, c.id)
+    assert ruled.active
+
+
+def test_confirmed_questions_apply_at_once_or_on_enable_and_offers_can_be_off(assistant):
+    c = assistant.correct("Run wombat self-update.", question="how do I upgrade wombat", author="ana")
+    assistant.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.999, "weights": [0.0] * 6})
+    asked = assistant.ask("what is the procedure to bring wombat to its newest release")
+    link = assistant.corrections.get(assistant.confirm(asked.id, c.id).correction["link"])
+    assert link.pending and link.author == "asker"
+    assistant.corrections.update(link.id, active=True, review=None)  # rag corrections enable
+    assert assistant.ask(asked.question).correction["id"] == c.id
+
+    assistant.config = assistant.config.model_copy(update={"corrections_confirmed": "apply"})
+    second = assistant.ask("upgrading wombat to the latest version, how?")
+    got = assistant.confirm(second.id, c.id, "zoe")
+    assert got.correction["link_pending"] is False and not assistant.corrections.get(got.correction["link"]).pending
+    assert assistant.ask(second.question).correction["id"] == c.id
+
+    # two offers at most, nearest first, each correction once; 0 turns them off
+    other = assistant.correct("Run wombat purge.", question="how do I remove wombat completely")
+    third = assistant.correct("Run wombat prune.", question="how do I clean wombat caches")
+    offers = assistant.ask("wombat: how to get the newest release installed").related_corrections
+    assert len(offers) == 2 and offers[0]["similarity"] >= offers[1]["similarity"]
+    assert len({o["id"] for o in offers}) == 2 and {o["id"] for o in offers} <= {c.id, other.id, third.id}
+    assistant.config = assistant.config.model_copy(update={"corrections_offers": 3})
+    assert len(assistant.ask("wombat: how to get the newest release installed").related_corrections) == 3
+    assistant.config = assistant.config.model_copy(update={"corrections_offers": 0})
+    assert assistant.ask("wombat: how to get the newest release installed").related_corrections == []
+
+
 def judged_assistant(tmp_path, reply: str = "DIFFERENT", **config) -> Assistant:
     """An assistant on the fakes whose LLM judge of questions always replies `reply`."""
     index = FaissIndex(tmp_path / "idx")

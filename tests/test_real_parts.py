@@ -272,3 +272,33 @@ def test_judge_plumbing_with_the_bundled_model(smollm):
     assert q.value in (None, 1, 2, 3, 4, 5) and q.raw
     assert pairwise(generate, "q?", "[1] x", "a", "b").value in (None, "A", "B")
     assert faithfulness(generate, "[1] x", "y").value in (None, 0.0, 1.0)
+
+
+def test_the_asker_confirms_a_paraphrase_the_matcher_missed(tmp_path, minilm):
+    """With the bundled MiniLM and the default matcher: a reworded question the classifier turns
+    down is offered its correction first (an unrelated one nothing); `rag feedback confirm` gives the
+    asker its answer and leaves the link to a reviewer, who finds it first in the queue."""
+    import json
+
+    from click.testing import CliRunner
+
+    from indexes.corrections import AnswerRecord
+    from indexes.faiss_index import FaissIndex
+    from rag.cli import cli
+
+    assistant = Assistant(Config(index=str(tmp_path / "idx")), index=FaissIndex(tmp_path / "idx"), embedder=minilm, llm=None)
+    resume = assistant.correct("Run wombat backup --resume.", question="How do I resume a failed Wombat backup?")
+    assistant.correct("Run wombat self-update.", question="How do I upgrade Wombat?")
+    question = "My Wombat backup failed halfway, can I continue it from where it stopped?"
+    assert assistant.find_correction(question) is None
+    assert assistant.related_corrections(question)[0]["id"] == resume.id  # the nearest first
+    assert assistant.related_corrections("How do I delete photos?") == []
+    assistant.corrections.log_answer(AnswerRecord(id="a1", question=question, answer="Check the logs.", sources=[],
+                                                  model="m", prompt="answer@1"))
+    result = CliRunner().invoke(cli, ["feedback", "confirm", "a1", resume.id, "--index", str(tmp_path / "idx"), "--json"])
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout)
+    assert got["answer"] == "Run wombat backup --resume." and got["correction"]["link_pending"] is True
+    assert assistant.find_correction(question) is None  # not before a reviewer agrees
+    [first, *_] = assistant.suggest_links()
+    assert (first["answer_id"], first["correction_id"], first["confirmed_by_asker"]) == ("a1", resume.id, True)

@@ -1,5 +1,5 @@
-"""The reviewers' page on its own, in headless Chromium with canned API answers (no server):
-what a long backlog looks like. The whole loop on a real `rag serve` is in test_serve_ray.py."""
+"""The reviewers' page and the chat page on their own, in headless Chromium with canned API
+answers (no server): what a long backlog looks like, and an asker confirming a correction. The whole loop on a real `rag serve` is in test_serve_ray.py."""
 
 import json
 import subprocess
@@ -28,3 +28,19 @@ def test_a_list_at_its_limit_says_so_and_shows_more_of_itself_keeping_what_was_t
     failed = seen["failed"]
     assert failed["text"] == "Could not load this list: boom" and (failed["wrong"], failed["wrongMore"]) == ("", False)
     assert [m for m in seen["console"] if "500" not in m] == []
+
+
+def test_the_chat_page_offers_a_correction_of_a_similar_question_and_shows_it_on_yes():
+    result = subprocess.run([browser_node(), "confirm_flow.mjs"], cwd=BROWSER_DIR, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["offered"] == {"questions": ['How do I resume a failed backup? <img src=x onerror="window.hacked=1">',
+                                             "How do I delete a backup?"], "images": 0}
+    # a refusal (the offer is gone) says so and lets the asker try again
+    assert seen["refused"] == {"status": "Could not load it: Correction c1 is not the one offered", "enabled": True}
+    assert seen["posted"] == [{"answer_id": "a1", "correction_id": "c1"}] * 2
+    shown = seen["shown"]
+    assert shown["question"] == "backup died halfway, continue?" and shown["text"] == "Run wombat backup --resume."
+    assert shown["mark"].startswith("✔ Answer from a human correction by ana") and not shown["offersAgain"]
+    assert shown["status"] == "Thanks: the corrected answer is below." and shown["enabled"] == 0 and not shown["hacked"]
+    assert [m for m in seen["console"] if "409" not in m] == []

@@ -497,3 +497,29 @@ def test_heartbeats_pass_items_and_failures_through_and_close_the_source():
     while "endless" not in closed and _time.monotonic() < deadline:
         _time.sleep(0.01)
     assert "endless" in closed
+
+
+def test_the_asker_confirms_the_correction_an_answer_offers(index):
+    """/v1/feedback/confirm, open like feedback: the answer that named related corrections,
+    and that correction, give its answer (as /v1/ask would); anything else is refused."""
+    client = make_client(index, serve_admin_token=TOKEN)
+    # a matcher that turns every pair down (p = 0.5), so that the correction is offered, not applied
+    Assistant(Config(embedding_model="fake-hash"), index=index, embedder=E).corrections.set_meta(
+        "matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.999, "weights": [0.0] * 6})
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    c = client.post("/v1/corrections", json={"question": "how do I upgrade wombat", "answer": "Run wombat self-update."},
+                    headers=auth).json()
+    asked = client.post("/v1/ask", json={"question": "what is the procedure to bring wombat to its newest release"}).json()
+    [offer] = asked["related_corrections"]
+    assert asked["correction"] is None and offer["id"] == c["id"] and offer["question"] == "how do I upgrade wombat"
+    wrong = client.post("/v1/feedback/confirm", json={"answer_id": asked["id"], "correction_id": "nope"})
+    assert wrong.status_code == 409 and "not one offered" in wrong.json()["error"]
+    assert client.post("/v1/feedback/confirm", json={"answer_id": "0" * 32, "correction_id": c["id"]}).status_code == 404
+    assert client.post("/v1/feedback/confirm", json={"answer_id": "../x", "correction_id": c["id"]}).status_code == 422
+    got = client.post("/v1/feedback/confirm", json={"answer_id": asked["id"], "correction_id": c["id"]})
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["answer"] == "Run wombat self-update." and body["correction"]["confirmed_by_asker"] is True
+    assert body["correction"]["link_pending"] is True and body["feedback"] is True
+    queue = client.get("/v1/corrections/suggestions", headers=auth).json()["suggestions"]
+    assert queue[0]["answer_id"] == asked["id"] and queue[0]["confirmed_by_asker"] is True

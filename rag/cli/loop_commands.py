@@ -57,6 +57,36 @@ def feedback_add(ctx, answer_id, good, bad, comment, index, as_json):
     _emit({"answer_id": answer_id, "good": good}) if as_json else click.echo("Thanks: feedback recorded.")
 
 
+@feedback.command(name="confirm")
+@click.argument("answer_id")
+@click.argument("correction_id")
+@click.option("--author", default=None, help="Who confirms (default: $USER).")
+@index_option
+@json_option
+@click.pass_context
+def feedback_confirm(ctx, answer_id, correction_id, author, index, as_json):
+    """Say that the question of answer ANSWER_ID asks what correction CORRECTION_ID answers
+    (one of those `rag ask` named under the answer), and see that correction's answer. The
+    question is linked to it: waiting for a reviewer (corrections_confirmed = "review", the
+    default: first in `rag corrections review`), or at once ("apply")."""
+    from rag.cli.index_commands import print_answer
+
+    try:
+        assistant = _assistant(ctx, index=index)
+        answer = assistant.confirm(answer_id, correction_id, _author(author))
+    except RagError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        _emit(answer.to_dict())
+        return
+    print_answer(answer)
+    c = answer.correction or {}
+    if c.get("link_pending"):
+        click.echo("Recorded: a reviewer will look at it; once they agree, this question gets this answer for everyone.")
+    elif c.get("link"):
+        click.echo("Recorded: this question now gets this answer for everyone.")
+
+
 @feedback.command(name="list")
 @click.option("--bad", "bad_only", is_flag=True, help="Only thumbs down.")
 @click.option("--open", "open_only", is_flag=True,
@@ -194,7 +224,8 @@ def corrections_list(ctx, include_inactive, index, as_json):
         _emit({"corrections": [c.to_dict() for c in items]})
         return
     for c in items:
-        flags = ("" if c.active else " [disabled]") + (" [review]" if c.review else "")
+        flags = (" [confirmed by the asker, waiting for a reviewer]" if c.pending else
+                 ("" if c.active else " [disabled]") + (" [review]" if c.review else ""))
         flags += f" [same as {c.same_as}]" if c.same_as else (f" [not same as {c.not_same_as}]" if c.not_same_as else "")
         click.echo(f"{c.id}  {c.created_at[:10]}  {c.author}{flags}  {c.question}")
     if not items:
@@ -290,6 +321,8 @@ NO_SUGGESTIONS = "No suggestions: no logged question came close to a correction 
 def _describe(s: dict) -> tuple[str, str]:
     """A suggestion in two lines: the logged question, and the correction it may ask for."""
     mark = click.style("  [thumbs down]", fg="red") if s["bad_feedback"] else ""
+    if s.get("confirmed_by_asker"):
+        mark = click.style("  [the asker said yes]", fg="yellow") + mark
     asked = f" (asked {s['times_asked']} times)" if s["times_asked"] > 1 else ""
     via = (f", through its linked question {s['nearest_question']!r}"
            if s["nearest_question"] != s["correction_question"] else "")
@@ -375,7 +408,8 @@ def corrections_review(ctx, limit, scan, min_similarity, author, index):
     left = 0
     for n, s in enumerate(items, 1):
         correction = assistant.corrections.get(s["correction_id"])
-        if (correction is None or not correction.active or assistant.linked_questions(correction.id, s["question"])
+        if (correction is None or not correction.active
+                or any(not link.pending for link in assistant.linked_questions(correction.id, s["question"]))
                 or assistant.find_correction(s["question"])):
             counts["settled meanwhile"] += 1
             continue

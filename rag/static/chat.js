@@ -1,5 +1,6 @@
 // The chat page: asks /v1/ask/stream, shows text as it arrives, then the cited sources,
-// and posts thumbs up/down to /v1/feedback. Model output and document text are only ever
+// and posts thumbs up/down to /v1/feedback. When a person corrected the answer to a similar
+// question, it offers that answer; the asker's yes goes to /v1/feedback/confirm. Model output and document text are only ever
 // set as text (never as HTML), and only http(s) URLs become links.
 "use strict";
 
@@ -123,6 +124,49 @@ function wireFeedback(box, answerId) {
   box.hidden = false;
 }
 
+function wireRelated(turn, answer) {
+  const box = $(".related", turn);
+  const status = $(".related-status", box);
+  const list = $(".related-list", box);
+  list.textContent = "";
+  for (const related of answer.related_corrections) {
+    const item = document.createElement("li");
+    const question = document.createElement("q");
+    question.textContent = related.question;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "related-confirm";
+    button.textContent = "That is what I asked";
+    button.title = "See the corrected answer, and tell us it answers your question";
+    button.addEventListener("click", async () => {
+      const buttons = box.querySelectorAll("button");
+      buttons.forEach((b) => (b.disabled = true));
+      status.textContent = "Loading…";
+      try {
+        const response = await fetch("/v1/feedback/confirm", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ answer_id: answer.id, correction_id: related.id }),
+        });
+        const payload = await response.json();
+        if (!response.ok) throw new Error(payload.error || response.statusText);
+        status.textContent = "Thanks: the corrected answer is below.";
+        const next = $("#turn").content.firstElementChild.cloneNode(true);
+        $(".question", next).textContent = answer.question;
+        $("#log").append(next);
+        showAnswer(next, payload);
+        next.scrollIntoView({ block: "end" });
+      } catch (error) {
+        status.textContent = `Could not load it: ${error.message}`;
+        buttons.forEach((b) => (b.disabled = false));
+      }
+    });
+    item.append(question, " ", button);
+    list.append(item);
+  }
+  box.hidden = false;
+}
+
 function showAnswer(turn, answer) {
   const article = $(".answer", turn);
   const text = $(".text", turn);
@@ -140,6 +184,7 @@ function showAnswer(turn, answer) {
     article.classList.add("corrected");
   }
   if (answer.error) showError(turn, "No answer could be generated; the sources found are listed.");
+  if ((answer.related_corrections || []).length && answer.feedback !== false) wireRelated(turn, answer);
   article.dataset.answerId = answer.id;
   if (answer.feedback !== false) wireFeedback($(".feedback", turn), answer.id);  // false: answers are not logged
 }

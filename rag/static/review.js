@@ -160,7 +160,8 @@ function renderQueue(suggestions, corrections, asked) {
     const asked = s.times_asked > 1 ? `asked ${s.times_asked} times` : "asked once";
     const item = fill("#queue-item", {
       ".question": s.question,
-      ".meta": [asked, s.bad_feedback ? "marked wrong" : null, `similarity ${s.similarity.toFixed(2)}`,
+      ".meta": [asked, s.confirmed_by_asker ? "the asker said it is the same question" : null,
+        s.bad_feedback ? "marked wrong" : null, `similarity ${s.similarity.toFixed(2)}`,
         `answer ${s.answer_id}`].filter(Boolean).join(" · "),
       ".correction-question": s.correction_question,
       ".given": correction ? correction.answer : "",
@@ -251,7 +252,8 @@ function renderCorrections(all) {
   links.clear();
   linkShown.clear();
   for (const c of all) {
-    if (c.same_as || c.not_same_as) countLink(c.same_as || c.not_same_as, Boolean(c.same_as));
+    const waiting = c.same_as && !c.active && c.review;  // an asker's link, in the queue for a reviewer
+    if ((c.same_as || c.not_same_as) && !waiting) countLink(c.same_as || c.not_same_as, Boolean(c.same_as));
   }
   const answers = all.filter((c) => !c.same_as && !c.not_same_as).reverse();  // newest first
   for (const c of answers) list.append(correctionItem(c));
