@@ -52,6 +52,12 @@ def new_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+# The reason of a `same_as` link an asker confirmed (`Assistant.confirm`), and its review note
+# until a reviewer checks it.
+ASKER_REASON = "confirmed by the asker"
+ASKER_REVIEW = "confirmed by the asker, not yet by a reviewer"
+
+
 @dataclass
 class Correction:
     question: str
@@ -77,10 +83,16 @@ class Correction:
         return self.same_as or self.not_same_as
 
     @property
+    def unreviewed(self) -> bool:
+        """A `same_as` link an asker confirmed (`ASKER_REASON`) that no reviewer has checked: it
+        has a review note until `rag corrections enable` clears it, or a reviewer's own link of
+        the question replaces it. Disabled (`pending`) unless askers' links apply at once."""
+        return bool(self.same_as) and self.reason == ASKER_REASON and self.review is not None
+
+    @property
     def pending(self) -> bool:
-        """A `same_as` link an asker confirmed that waits for a reviewer: written disabled, with
-        a review note (enabling it applies it; a reviewer's own link of the question replaces it)."""
-        return bool(self.same_as) and not self.active and self.review is not None
+        """An asker's `same_as` link that waits for a reviewer before it applies."""
+        return self.unreviewed and not self.active
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

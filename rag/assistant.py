@@ -21,7 +21,8 @@ from pipelines.chunk import ChunkingConfig
 from pipelines.discover import display_path
 from pipelines.embed import Embedder, canonical_name, load_embedder
 from pipelines.ingest import IngestOptions, IngestReport, ingest
-from indexes.corrections import AnswerRecord, Correction, CorrectionStore, Feedback, now, open_corrections
+from indexes.corrections import (ASKER_REASON, ASKER_REVIEW, AnswerRecord, Correction, CorrectionStore, Feedback, now,
+                                 open_corrections)
 from indexes.errors import ConflictError, RagError
 from rag.attribution import attribute
 from rag.config import Config
@@ -33,8 +34,6 @@ from rag.retrieval import Reranker, RetrievalSettings, Retriever, load_reranker
 from rag.types import Answer, Source, Usage
 
 log = logging.getLogger(__name__)
-# The review note of a `same_as` link an asker confirmed (`Assistant.confirm`, corrections_confirmed = "review").
-PENDING_REVIEW = "confirmed by the asker, not yet by a reviewer: enable it to apply it to this wording"
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _DO_NOT_KNOW = re.compile(r"\b(?:do not|don['’]t|cannot|can['’]t) (?:know|find|answer)\b", re.IGNORECASE)
 
@@ -385,8 +384,9 @@ class Assistant:
         and not about something else. The classifier decides; an LLM judge is not asked, so
         with one configured a pair the classifier accepts is suggested too. A question linked
         to the correction either way is not suggested again, nor one an active correction now
-        answers. Questions an asker confirmed (`confirm`, a link waiting for a reviewer) come
-        first, whenever they were asked; then those with thumbs-down feedback on any of their
+        answers. Questions asked lately that an asker linked (`confirm`) and no reviewer has
+        checked come first (`asker_link`; `asker_link_applies` when askers' links apply at once),
+        unless a correction answers one now while its link waits; then those with thumbs-down feedback on any of their
         answers, then the likeliest paraphrases (`confirmed_by_asker`, `bad_feedback`,
         `probability`)."""
         groups: dict[str, list] = {}
@@ -394,7 +394,8 @@ class Assistant:
             groups.setdefault(question_key(record.question), []).append(record)
         stored = self.corrections.list(include_inactive=True)
         active = {c.id for c in stored if c.active and c.linked_to is None}
-        confirmed = [c for c in stored if c.pending and c.same_as in active]
+        # questions asked lately that an asker linked and no reviewer has checked
+        confirmed = [c for c in stored if c.unreviewed and c.same_as in active and question_key(c.question) in groups]
         if not (groups or confirmed) or not active:
             return []
         linked = {(c.linked_to, question_key(c.question)) for c in stored if c.linked_to}
@@ -410,7 +411,10 @@ class Assistant:
         suggestions = []
         for link in confirmed:  # an asker said it is the same question: a reviewer's yes or no first
             correction = self.corrections.get(link.same_as)
-            records = groups.get(question_key(link.question), [])
+            records = groups[question_key(link.question)]
+            if link.pending and self._answered(self._weigh(link.question, embed([link.question])[0], judge, matcher, embed),
+                                               active):
+                continue  # a correction answers it now, whatever the asker said
             va, vb = embed([correction.question, link.question])
             similarity = float(va @ vb)
             p = matcher.score(correction.question, link.question, similarity, embed)
@@ -418,6 +422,7 @@ class Assistant:
                 "answer_id": link.replaces_answer_id or (records[0].id if records else None), "question": link.question,
                 "created_at": link.created_at, "times_asked": max(1, len(records)),
                 "bad_feedback": any(r.id in bad for r in records), "confirmed_by_asker": True,
+                "asker_link": link.id, "asker_link_applies": link.active,
                 "correction_id": correction.id, "correction_question": correction.question,
                 "nearest_question": correction.question, "similarity": round(similarity, 4),
                 "probability": round(p if p is not None else 0.0, 4),
@@ -451,7 +456,7 @@ class Assistant:
             suggestions.append({
                 "answer_id": record.id, "question": record.question, "created_at": record.created_at,
                 "times_asked": len(records), "bad_feedback": any(r.id in bad for r in records),
-                "confirmed_by_asker": False, "correction_id": correction.id, "correction_question": correction.question,
+                "confirmed_by_asker": False, "asker_link": None, "asker_link_applies": False, "correction_id": correction.id, "correction_question": correction.question,
                 "nearest_question": candidate.question, "similarity": round(similarity, 4), "probability": round(p, 4),
             })
         suggestions.sort(key=lambda s: (not s["confirmed_by_asker"], not s["bad_feedback"], -s["probability"]))
@@ -527,6 +532,7 @@ class Assistant:
         if winner.id != correction.id:
             raise ConflictError(f"Another reviewer ({winner.author}) corrected this question at the same moment; "
                                 f"their correction {winner.id} stands. Correct it again to change it.")
+        self._drop_asker_links(question)  # it has its own answer now
         gave = self.corrections.get(record.correction_id) if record is not None and record.correction_id else None
         if gave is not None and gave.active and not gave.linked_to:  # the correction that gave the bad answer
             if question_key(gave.question) == question_key(question):
@@ -549,7 +555,14 @@ class Assistant:
             else:
                 self.corrections.update(link.id, **({"same_as": new.id} if link.same_as else {"not_same_as": new.id}))
 
-    def _link(self, answer, answer_id, question, reason, author, same_as, not_same_as, pending: bool = False) -> Correction:
+    def _link(self, answer, answer_id, question, reason, author, same_as, not_same_as,
+              asker: str | None = None) -> Correction:
+        """Write a `same_as` or `not_same_as` link of a question; the latest decision on it stands.
+        `asker` ("review" or "apply"): a `same_as` link the asker confirmed (`confirm`), with a
+        review note until a reviewer checks it, disabled with "review". An asker's link never
+        replaces a reviewer's: when one was written meanwhile, it goes and ConflictError says so.
+        A reviewer's `same_as` link settles the question: askers' links of it to other
+        corrections go."""
         if same_as and not_same_as:
             raise RagError("A question is linked same_as or not_same_as a correction, not both.")
         if answer is not None:
@@ -591,10 +604,19 @@ class Assistant:
             question=question, answer="", author=author, reason=reason, replaces_answer_id=answer_id,
             bad_answer=bad_answer, model=canonical_name(self.config.embedding_model), created_at=stamp,
             same_as=target.id if same_as else None, not_same_as=target.id if not_same_as else None,
-            active=not pending, review=PENDING_REVIEW if pending else None,
+            active=asker != "review", review=ASKER_REVIEW if asker else None,
         )
+        if asker:
+            link.reason = ASKER_REASON
         self.corrections.add(link, self.embedder.embed_query(question))
         links = self.linked_questions(target.id, question)
+        if asker:
+            if any(not old.unreviewed for old in links):  # a reviewer decided on it meanwhile
+                self.corrections.remove(link.id)
+                raise ConflictError("A reviewer has decided on this question meanwhile; ask it again.")
+            links = [old for old in links if old.unreviewed]
+        elif same_as:
+            self._drop_asker_links(question, keep=target.id)
         newest = newest_of(links) or link
         for old in links:
             if old.id != newest.id:
@@ -613,6 +635,14 @@ class Assistant:
                                                       else {"not_same_as": heir[-1].id}))
                 newest = self.corrections.get(newest.id) or newest
         return newest
+
+    def _drop_asker_links(self, question: str, keep: str | None = None) -> None:
+        """Remove the links of `question` that askers confirmed and no reviewer has checked (but
+        those to correction `keep`, which the caller settles): a reviewer answered it."""
+        key = question_key(question)
+        for c in self.corrections.list(include_inactive=True):
+            if c.unreviewed and c.same_as != keep and question_key(c.question) == key:
+                self.corrections.remove(c.id)
 
     def _answering(self, question: str) -> list[Correction]:
         """The active corrections (not links) of `question` in the same words, oldest first."""
@@ -642,7 +672,7 @@ class Assistant:
         stored = self.corrections.list(include_inactive=True)
         written: dict[str, list[Correction]] = {}
         for c in stored:
-            if c.active:
+            if c.active and not c.unreviewed:  # an asker's link settles no one's complaint
                 written.setdefault(question_key(c.question), []).append(c)
                 if c.replaces_answer_id:
                     written.setdefault(c.replaces_answer_id, []).append(c)
@@ -670,8 +700,8 @@ class Assistant:
             known.update(vectors)
             for reports in batch:
                 f = reports[0]
-                if f.question in vectors and self._answered(
-                        self._weigh(f.question, vectors[f.question], judge, matcher, embed), active):
+                verdicts = self._weigh(f.question, vectors[f.question], judge, matcher, embed) if f.question in vectors else []
+                if self._answered((v for v in verdicts if not v[0].unreviewed), active):  # not on an asker's word
                     continue
                 waiting.append({**dataclasses.asdict(f), "reports": len(reports)})
                 if len(waiting) >= limit:
@@ -700,13 +730,16 @@ class Assistant:
         `rag corrections enable` (or a reviewer's own link of the question) applies it. With
         "apply" it applies at once, to that wording. Only a correction the matcher offers for
         the question now can be confirmed, so an asker cannot link a question anywhere else, nor
-        undo a reviewer's `not_same_as`."""
+        undo a reviewer's `not_same_as`; with `corrections_offers = 0` (or corrections off) none can.
+        The answer is the correction's, word for word, in `guide` mode too."""
         started = time.perf_counter()
+        if not self.config.corrections or self.config.corrections_offers <= 0 or not self.config.log_answers:
+            raise ConflictError("This assistant offers no corrections to confirm (corrections_offers = 0).")
         record = self._logged(answer_id)
         if record.correction_id:
             raise ConflictError(f"Answer {answer_id} is already a correction's answer; nothing to confirm.")
         vector = self.embedder.embed_query(record.question)
-        match, offered = self._lookup(record.question, vector, offers=max(1, self.config.corrections_offers))
+        match, offered = self._lookup(record.question, vector, offers=self.config.corrections_offers)
         earlier = self.corrections.conversation(record.conversation_id, 1) if record.conversation_id else []
         turn = earlier[-1].turn + 1 if earlier else 0
         if match is not None:  # answered meanwhile (a reviewer linked it, say): that answer, no link
@@ -719,10 +752,11 @@ class Assistant:
             raise ConflictError(f"Correction {correction_id} is not one offered for that question (any more): "
                                 f"ask it again.")
         pending = self.config.corrections_confirmed == "review"
-        link = self._link(None, answer_id, None, "the asker confirmed it", author or "asker", correction_id, None,
-                          pending=pending)
-        correction = self.corrections.get(correction_id)
-        assert correction is not None
+        link = self._link(None, answer_id, None, ASKER_REASON, author or "asker", correction_id, None,
+                          asker=self.config.corrections_confirmed)
+        correction = self.corrections.get(link.same_as or correction_id)
+        if correction is None or not correction.active:
+            raise ConflictError(f"Correction {correction_id} was disabled or removed meanwhile: ask it again.")
         answer = self._verbatim(record.question, correction, related["similarity"],
                                 "the asker confirmed it", {}, started, record.conversation_id, turn)
         answer.correction = {**(answer.correction or {}), "confirmed_by_asker": True, "link": link.id,
@@ -814,8 +848,9 @@ class Assistant:
             latency["rewrite"] = _ms(started)
         corrections_started = time.perf_counter()
         vector = self.embedder.embed_query(question)  # once, for the corrections and retrieval
-        match, related = (self._lookup(question, vector, offers=self.config.corrections_offers)
-                          if self.config.corrections else (None, []))
+        # offers need the answer log: confirming one names the logged answer
+        offers = self.config.corrections_offers if self.config.log_answers else 0
+        match, related = self._lookup(question, vector, offers=offers) if self.config.corrections else (None, [])
         latency["corrections"] = _ms(corrections_started)
         if match is not None and self.config.corrections_mode == "verbatim":
             answer = self._verbatim(question, *match, latency, started, conversation_id, turn)

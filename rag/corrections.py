@@ -677,10 +677,10 @@ def plot_calibration(result: dict, path: str | Path) -> Path | None:
 def link_pairs(store: CorrectionStore) -> list[dict]:
     """The questions reviewers linked to corrections, as calibration pairs: a `same_as` link
     is a paraphrase of its correction's question, a `not_same_as` link a near miss. A link an
-    asker confirmed that no reviewer has yet is left out."""
+    asker confirmed that no reviewer has checked is left out."""
     pairs = []
     for c in store.list(True):
-        if c.pending:  # an asker's, not yet a reviewer's
+        if c.unreviewed:  # an asker's, not yet a reviewer's
             continue
         target = store.get(c.linked_to) if c.linked_to else None
         if target is not None:

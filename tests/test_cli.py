@@ -109,7 +109,7 @@ def test_feedback_and_corrections_close_the_loop(docs):
     assert as_json(rag("ask", "How do I build every thumbnail?", "--json"))["correction"] is None
     # a paraphrase the matcher misses, linked by a reviewer: it gets the correction, in its own words
     shown = rag("ask", "Is Wombat open source?").stdout  # offered to the asker
-    assert "similar question: 'What licence does Wombat use?'" in shown and "rag feedback confirm " in shown
+    assert "similar question" in shown and "'What licence does Wombat use?'" in shown and "rag feedback confirm " in shown
     missed = as_json(rag("ask", "Is Wombat open source?", "--json"))
     assert missed["correction"] is None and [r["id"] for r in missed["related_corrections"]] == [cid]
     suggested = as_json(rag("corrections", "suggest", "--json"))["suggestions"]  # the reviewer's queue

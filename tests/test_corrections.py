@@ -861,7 +861,57 @@ def test_the_asker_confirms_a_related_correction_and_a_reviewer_settles_it(assis
     assert again.correction is None and again.related_corrections == []
     with pytest.raises(ConflictError, match="not one offered"):
         assistant.confirm(again.id, c.id)
-    assert ruled.active
+    assert assistant.corrections.get(ruled.id).active and assistant.corrections.get(approved.id).active
+
+
+def test_askers_links_never_outrank_reviewers(assistant):
+    """An asker's link goes when a reviewer answers the question (a correction of it, or a
+    same_as link elsewhere); it never replaces a reviewer's link; it is no calibration pair and
+    settles no complaint, even where askers' links apply at once (listed first in the queue
+    for a reviewer to check); and with no offers, nothing can be confirmed."""
+    from rag.corrections import link_pairs
+
+    c = assistant.correct("Run wombat self-update.", question="how do I upgrade wombat", author="ana")
+    d = assistant.correct("Run wombat purge.", question="how do I remove wombat completely", author="ana")
+    assistant.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.999, "weights": [0.0] * 6})
+    asked = assistant.ask("what is the procedure to bring wombat to its newest release")
+    waiting = assistant.confirm(asked.id, c.id).correction["link"]
+    # a reviewer writes the question its own answer: the asker's link is moot
+    mine = assistant.correct("Use the installer.", answer_id=asked.id, author="bo")
+    assert assistant.corrections.get(waiting) is None
+    assert all(s["answer_id"] != asked.id for s in assistant.suggest_links())
+    assistant.corrections.update(mine.id, active=False)
+    # a reviewer links it same_as another correction: the asker's link to the first goes
+    waiting = assistant.confirm(assistant.ask(asked.question).id, c.id).correction["link"]
+    assistant.correct(answer_id=asked.id, same_as=d.id)
+    assert assistant.corrections.get(waiting) is None
+    # an asker's link never replaces a reviewer's (one written between the offer and the confirmation)
+    other = assistant.ask("wombat: how to get the newest release installed")
+    reviewer = assistant.correct(answer_id=other.id, not_same_as=c.id)
+    with pytest.raises(ConflictError, match="decided on this question meanwhile"):
+        assistant._link(None, other.id, None, None, "asker", c.id, None, asker="review")
+    assert [link.id for link in assistant.linked_questions(c.id, other.question)] == [reviewer.id]
+
+    # askers' links that apply at once: first in the queue, no calibration pair, no settled complaint
+    assistant.config = assistant.config.model_copy(update={"corrections_confirmed": "apply"})
+    third = assistant.ask("upgrading wombat to the latest version, how?")
+    assistant.feedback(third.id, good=False)
+    link = assistant.corrections.get(assistant.confirm(third.id, c.id).correction["link"])
+    assert link.active and link.unreviewed and not link.pending
+    assert assistant.ask(third.question).correction["id"] == c.id
+    first = assistant.suggest_links()[0]
+    assert (first["answer_id"], first["asker_link"], first["asker_link_applies"]) == (third.id, link.id, True)
+    assert all(p["b"] != third.question for p in link_pairs(assistant.corrections))
+    assert [f["answer_id"] for f in assistant.wrong_answers()] == [third.id]
+    assistant.corrections.update(link.id, active=True, review=None)  # rag corrections enable: checked
+    assert any(p["b"] == third.question for p in link_pairs(assistant.corrections))
+    assert assistant.wrong_answers() == [] and all(s["answer_id"] != third.id for s in assistant.suggest_links())
+
+    assistant.config = assistant.config.model_copy(update={"corrections_offers": 0})
+    fourth = assistant.ask("wombat newest release: how do I get it?")
+    assert fourth.related_corrections == []
+    with pytest.raises(ConflictError, match="offers no corrections"):
+        assistant.confirm(fourth.id, c.id)
 
 
 def test_confirmed_questions_apply_at_once_or_on_enable_and_offers_can_be_off(assistant):

@@ -36,11 +36,11 @@ def test_the_chat_page_offers_a_correction_of_a_similar_question_and_shows_it_on
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     assert seen["offered"] == {"questions": ['How do I resume a failed backup? <img src=x onerror="window.hacked=1">',
                                              "How do I delete a backup?"], "images": 0}
-    # a refusal (the offer is gone) says so and lets the asker try again
-    assert seen["refused"] == {"status": "Could not load it: Correction c1 is not the one offered", "enabled": True}
+    # a proxy's error page (not JSON) says so and lets the asker try again
+    assert seen["refused"] == {"status": "Could not load it: Bad Gateway", "enabled": True}
     assert seen["posted"] == [{"answer_id": "a1", "correction_id": "c1"}] * 2
     shown = seen["shown"]
     assert shown["question"] == "backup died halfway, continue?" and shown["text"] == "Run wombat backup --resume."
     assert shown["mark"].startswith("✔ Answer from a human correction by ana") and not shown["offersAgain"]
     assert shown["status"] == "Thanks: the corrected answer is below." and shown["enabled"] == 0 and not shown["hacked"]
-    assert [m for m in seen["console"] if "409" not in m] == []
+    assert [m for m in seen["console"] if "502" not in m] == []

@@ -502,7 +502,7 @@ def test_heartbeats_pass_items_and_failures_through_and_close_the_source():
 def test_the_asker_confirms_the_correction_an_answer_offers(index):
     """/v1/feedback/confirm, open like feedback: the answer that named related corrections,
     and that correction, give its answer (as /v1/ask would); anything else is refused."""
-    client = make_client(index, serve_admin_token=TOKEN)
+    client = make_client(index, serve_admin_token=TOKEN, corrections_offers=1)
     # a matcher that turns every pair down (p = 0.5), so that the correction is offered, not applied
     Assistant(Config(embedding_model="fake-hash"), index=index, embedder=E).corrections.set_meta(
         "matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.999, "weights": [0.0] * 6})
@@ -514,6 +514,9 @@ def test_the_asker_confirms_the_correction_an_answer_offers(index):
     assert asked["correction"] is None and offer["id"] == c["id"] and offer["question"] == "how do I upgrade wombat"
     wrong = client.post("/v1/feedback/confirm", json={"answer_id": asked["id"], "correction_id": "nope"})
     assert wrong.status_code == 409 and "not one offered" in wrong.json()["error"]
+    unrelated = client.post("/v1/corrections", json={"question": "zzz qqq", "answer": "no"}, headers=auth).json()
+    assert client.post("/v1/feedback/confirm", json={"answer_id": asked["id"], "correction_id": unrelated["id"]}
+                       ).status_code == 409  # it exists, but is not offered for that question
     assert client.post("/v1/feedback/confirm", json={"answer_id": "0" * 32, "correction_id": c["id"]}).status_code == 404
     assert client.post("/v1/feedback/confirm", json={"answer_id": "../x", "correction_id": c["id"]}).status_code == 422
     got = client.post("/v1/feedback/confirm", json={"answer_id": asked["id"], "correction_id": c["id"]})

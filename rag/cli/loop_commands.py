@@ -225,6 +225,7 @@ def corrections_list(ctx, include_inactive, index, as_json):
         return
     for c in items:
         flags = (" [confirmed by the asker, waiting for a reviewer]" if c.pending else
+                 " [confirmed by the asker, applies, not yet checked]" if c.unreviewed else
                  ("" if c.active else " [disabled]") + (" [review]" if c.review else ""))
         flags += f" [same as {c.same_as}]" if c.same_as else (f" [not same as {c.not_same_as}]" if c.not_same_as else "")
         click.echo(f"{c.id}  {c.created_at[:10]}  {c.author}{flags}  {c.question}")
@@ -409,8 +410,8 @@ def corrections_review(ctx, limit, scan, min_similarity, author, index):
     for n, s in enumerate(items, 1):
         correction = assistant.corrections.get(s["correction_id"])
         if (correction is None or not correction.active
-                or any(not link.pending for link in assistant.linked_questions(correction.id, s["question"]))
-                or assistant.find_correction(s["question"])):
+                or any(not link.unreviewed for link in assistant.linked_questions(correction.id, s["question"]))
+                or (not s["confirmed_by_asker"] and assistant.find_correction(s["question"]))):
             counts["settled meanwhile"] += 1
             continue
         question, about = _describe(s)

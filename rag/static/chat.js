@@ -148,8 +148,13 @@ function wireRelated(turn, answer) {
           headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ answer_id: answer.id, correction_id: related.id }),
         });
-        const payload = await response.json();
-        if (!response.ok) throw new Error(payload.error || response.statusText);
+        let payload = {};
+        try { payload = await response.json(); } catch { /* not JSON: a proxy's error page */ }
+        if (!response.ok) {
+          const error = new Error(payload.error || response.statusText);
+          error.final = response.status === 409;  // not offered any more: asking again is the way
+          throw error;
+        }
         status.textContent = "Thanks: the corrected answer is below.";
         const next = $("#turn").content.firstElementChild.cloneNode(true);
         $(".question", next).textContent = answer.question;
@@ -158,7 +163,7 @@ function wireRelated(turn, answer) {
         next.scrollIntoView({ block: "end" });
       } catch (error) {
         status.textContent = `Could not load it: ${error.message}`;
-        buttons.forEach((b) => (b.disabled = false));
+        if (!error.final) buttons.forEach((b) => (b.disabled = false));
       }
     });
     item.append(question, " ", button);

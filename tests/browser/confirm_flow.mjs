@@ -1,6 +1,7 @@
 // The chat page on canned API answers (no server): an answer that names corrections of
 // similar questions offers them; "That is what I asked" posts the answer and correction ids to
-// /v1/feedback/confirm and shows the corrected answer as a new turn, marked as a correction.
+// /v1/feedback/confirm and shows the corrected answer as a new turn, marked as a correction;
+// a failure that is not the server's refusal (a proxy's error page) lets the asker try again.
 // A correction's question is shown as text, never as HTML.
 //   node confirm_flow.mjs        prints a JSON summary for tests/test_review_page.py
 import { openPage } from "./browser.mjs";
@@ -34,7 +35,8 @@ await page.route("http://fixture/**", async (route) => {
   }
   if (url.pathname === "/v1/feedback/confirm") {
     posted.push(JSON.parse(route.request().postData()));
-    return posted.length === 1 ? json({ error: "Correction c1 is not the one offered" }, 409) : json(corrected);
+    if (posted.length === 1) return route.fulfill({ status: 502, contentType: "text/html", body: "<h1>Bad gateway</h1>" });
+    return json(corrected);
   }
   return route.fulfill({ status: 404, body: "" });
 });
