@@ -61,11 +61,20 @@ def main() -> None:
     parser.add_argument("--sets", default="test,test2,test3,test4,test5,test6,test7")
     parser.add_argument("--offers", type=int, default=2)
     parser.add_argument("--questions", default=None, help="JSON Lines with a 'question' field")
+    parser.add_argument("--min-probability", type=float, default=0.0,
+                        help="Show only the offers the classifier gives at least this probability (an experiment).")
     args = parser.parse_args()
+    if args.min_probability > 0:  # of the offers ask makes, keep the likelier ones
+        related = Assistant._related
+
+        def likelier(self, *a, **k):
+            return [r for r in related(self, *a, **k) if r["probability"] >= args.min_probability]
+        Assistant._related = likelier
     embedder = load_embedder()
     questions = ([json.loads(line)["question"] for line in Path(args.questions).read_text().splitlines() if line.strip()]
                  if args.questions else [])
-    print(f"corrections_offers = {args.offers}")
+    print(f"corrections_offers = {args.offers}" + (f", offers of probability {args.min_probability} or more"
+                                                    if args.min_probability > 0 else ""))
     print("set | paraphrases: own correction / with askers | near misses: overridden / offered"
           + (f" | {len(questions)} other questions: overridden / offered, ms each" if questions else ""))
     for name in args.sets.split(","):

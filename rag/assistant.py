@@ -273,7 +273,7 @@ class Assistant:
             mine = answer_of(target, row)
             for other, s in rows:  # nearest first
                 rival = other.same_as or (None if other.not_same_as else other.id)
-                if rival is None or rival == target or s < similarity - margin:
+                if rival is None or rival == target or s < similarity - margin or other.unreviewed:
                     continue
                 if not matcher.legacy and opposed(other.question, question):
                     continue  # never the same question as this one
@@ -355,7 +355,7 @@ class Assistant:
         mine, key = answer_key(correction.answer), question_key(correction.question)
         found, done = [], {correction.id}
         for row, similarity in self.corrections.nearest(vector, 16):  # nearest first: a correction's nearest question decides
-            if row is None or row.not_same_as or not row.active or row.model != model:
+            if row is None or row.not_same_as or not row.active or row.model != model or row.unreviewed:
                 continue
             other_id = row.same_as or row.id
             if other_id in done:
@@ -384,18 +384,19 @@ class Assistant:
         and not about something else. The classifier decides; an LLM judge is not asked, so
         with one configured a pair the classifier accepts is suggested too. A question linked
         to the correction either way is not suggested again, nor one an active correction now
-        answers. Questions asked lately that an asker linked (`confirm`) and no reviewer has
-        checked come first (`asker_link`; `asker_link_applies` when askers' links apply at once),
-        unless a correction answers one now while its link waits; then those with thumbs-down feedback on any of their
-        answers, then the likeliest paraphrases (`confirmed_by_asker`, `bad_feedback`,
-        `probability`)."""
+        answers. Questions an asker linked (`confirm`) that no reviewer has checked come first,
+        whenever they were asked (`asker_link`; `asker_link_applies` when askers' links apply at
+        once), unless a correction answers one now while its link waits; then those with
+        thumbs-down feedback on any of their answers; within each, the likeliest paraphrases
+        first (`confirmed_by_asker`, `bad_feedback`, `probability`)."""
         groups: dict[str, list] = {}
         for record in self.corrections.recent_answers(scan):  # newest first
             groups.setdefault(question_key(record.question), []).append(record)
         stored = self.corrections.list(include_inactive=True)
         active = {c.id for c in stored if c.active and c.linked_to is None}
         # questions asked lately that an asker linked and no reviewer has checked
-        confirmed = [c for c in stored if c.unreviewed and c.same_as in active and question_key(c.question) in groups]
+        # questions an asker linked that no reviewer has checked, whenever they were asked
+        confirmed = [c for c in stored if c.unreviewed and c.same_as in active]
         if not (groups or confirmed) or not active:
             return []
         linked = {(c.linked_to, question_key(c.question)) for c in stored if c.linked_to}
@@ -411,16 +412,16 @@ class Assistant:
         suggestions = []
         for link in confirmed:  # an asker said it is the same question: a reviewer's yes or no first
             correction = self.corrections.get(link.same_as)
-            records = groups[question_key(link.question)]
-            if link.pending and self._answered(self._weigh(link.question, embed([link.question])[0], judge, matcher, embed),
-                                               active):
+            records = groups.get(question_key(link.question), [])
+            verdicts = self._weigh(link.question, embed([link.question])[0], judge, matcher, embed)
+            if link.pending and self._answered(verdicts, active):
                 continue  # a correction answers it now, whatever the asker said
             va, vb = embed([correction.question, link.question])
             similarity = float(va @ vb)
             p = matcher.score(correction.question, link.question, similarity, embed)
             suggestions.append({
-                "answer_id": link.replaces_answer_id or (records[0].id if records else None), "question": link.question,
-                "created_at": link.created_at, "times_asked": max(1, len(records)),
+                "answer_id": link.replaces_answer_id, "question": link.question,
+                "created_at": link.created_at, "times_asked": len(records) or 1,
                 "bad_feedback": any(r.id in bad for r in records), "confirmed_by_asker": True,
                 "asker_link": link.id, "asker_link_applies": link.active,
                 "correction_id": correction.id, "correction_question": correction.question,
@@ -556,13 +557,14 @@ class Assistant:
                 self.corrections.update(link.id, **({"same_as": new.id} if link.same_as else {"not_same_as": new.id}))
 
     def _link(self, answer, answer_id, question, reason, author, same_as, not_same_as,
-              asker: str | None = None) -> Correction:
+              asker: bool = False, active: bool = True) -> Correction:
         """Write a `same_as` or `not_same_as` link of a question; the latest decision on it stands.
-        `asker` ("review" or "apply"): a `same_as` link the asker confirmed (`confirm`), with a
-        review note until a reviewer checks it, disabled with "review". An asker's link never
-        replaces a reviewer's: when one was written meanwhile, it goes and ConflictError says so.
-        A reviewer's `same_as` link settles the question: askers' links of it to other
-        corrections go."""
+        `asker`: a `same_as` link the asker confirmed (`confirm`; `ASKER_REASON`), with a review
+        note until a reviewer checks it (disabled unless `active`). An asker's link never
+        replaces a reviewer's decision: when a reviewer linked the question, or a correction
+        answers it in its words, it goes and ConflictError says so. A reviewer's link replaces
+        the askers' links of the question to that correction, and a reviewer's `same_as` link
+        those to any correction."""
         if same_as and not_same_as:
             raise RagError("A question is linked same_as or not_same_as a correction, not both.")
         if answer is not None:
@@ -604,19 +606,25 @@ class Assistant:
             question=question, answer="", author=author, reason=reason, replaces_answer_id=answer_id,
             bad_answer=bad_answer, model=canonical_name(self.config.embedding_model), created_at=stamp,
             same_as=target.id if same_as else None, not_same_as=target.id if not_same_as else None,
-            active=asker != "review", review=ASKER_REVIEW if asker else None,
+            active=active, review=ASKER_REVIEW if asker else None,
         )
         if asker:
             link.reason = ASKER_REASON
         self.corrections.add(link, self.embedder.embed_query(question))
         links = self.linked_questions(target.id, question)
         if asker:
-            if any(not old.unreviewed for old in links):  # a reviewer decided on it meanwhile
+            key = question_key(question)
+            decided = [c for c in self.corrections.list(include_inactive=True) if question_key(c.question) == key
+                       and not c.unreviewed and (c.linked_to == target.id or c.same_as or not c.linked_to and c.active)]
+            if decided:  # a reviewer linked or answered it meanwhile
                 self.corrections.remove(link.id)
                 raise ConflictError("A reviewer has decided on this question meanwhile; ask it again.")
             links = [old for old in links if old.unreviewed]
-        elif same_as:
-            self._drop_asker_links(question, keep=target.id)
+        else:
+            for old in links:
+                if old.unreviewed:  # an asker's word gives way to a reviewer's
+                    self.corrections.remove(old.id)
+            links = [old for old in links if not old.unreviewed]
         newest = newest_of(links) or link
         for old in links:
             if old.id != newest.id:
@@ -625,6 +633,8 @@ class Assistant:
             raise ConflictError(f"Another reviewer ({newest.author}) linked this question "
                                 f"{'same_as' if newest.same_as else 'not_same_as'} correction {target.id} at the same "
                                 f"moment; their decision stands. Link it again to change it.")
+        if same_as and not asker:
+            self._drop_asker_links(question, keep=target.id)  # settled: it asks what the target answers
         # A correction that replaced the target meanwhile moved the target's links before this
         # one was written: move it too.
         now_target = self.corrections.get(target.id)
@@ -663,7 +673,7 @@ class Assistant:
         the last `scan` thumbs down (default: five per answer asked for, at least 1000).
 
         A question is settled, and left out, once an active correction with an answer, or a
-        `same_as` link, was written for it after its newest thumbs down (for that answer, or
+        reviewer's `same_as` link, was written for it after its newest thumbs down (for that answer, or
         for the same question), or, when the model gave the answer, once a correction answers
         it (as `ask` would now, judge aside). An answer a correction gave stays until a
         reviewer writes the right one (which replaces that correction for the question) or
@@ -751,16 +761,21 @@ class Assistant:
         if related is None:
             raise ConflictError(f"Correction {correction_id} is not one offered for that question (any more): "
                                 f"ask it again.")
-        pending = self.config.corrections_confirmed == "review"
-        link = self._link(None, answer_id, None, ASKER_REASON, author or "asker", correction_id, None,
-                          asker=self.config.corrections_confirmed)
-        correction = self.corrections.get(link.same_as or correction_id)
+        try:
+            link = self._link(None, answer_id, None, None, author or "asker", correction_id, None, asker=True,
+                              active=self.config.corrections_confirmed == "apply")
+        except ConflictError:
+            raise
+        except RagError as exc:  # the correction was disabled or removed meanwhile
+            raise ConflictError(f"{exc} Ask the question again.") from None
+        correction = self.corrections.get(link.same_as)
         if correction is None or not correction.active:
+            self.corrections.remove(link.id)
             raise ConflictError(f"Correction {correction_id} was disabled or removed meanwhile: ask it again.")
         answer = self._verbatim(record.question, correction, related["similarity"],
                                 "the asker confirmed it", {}, started, record.conversation_id, turn)
         answer.correction = {**(answer.correction or {}), "confirmed_by_asker": True, "link": link.id,
-                             "link_pending": pending}
+                             "link_pending": link.pending}
         return answer
 
     def _logged(self, answer_id: str):

@@ -907,6 +907,30 @@ def test_askers_links_never_outrank_reviewers(assistant):
     assert any(p["b"] == third.question for p in link_pairs(assistant.corrections))
     assert assistant.wrong_answers() == [] and all(s["answer_id"] != third.id for s in assistant.suggest_links())
 
+    # a reviewer's no replaces an asker's yes; two askers' links of one question: the reviewer's
+    # yes to one settles the other, and the review loop passes it over
+    from click.testing import CliRunner
+
+    from rag.cli import cli
+
+    assistant.config = assistant.config.model_copy(update={"corrections_confirmed": "review"})
+    fifth = assistant.ask("wombat latest release: the way to install it")
+    waiting = assistant.confirm(fifth.id, c.id).correction["link"]
+    assistant.correct(answer_id=fifth.id, not_same_as=c.id)
+    assert assistant.corrections.get(waiting) is None
+    assert [x.not_same_as for x in assistant.linked_questions(c.id, fifth.question)] == [c.id]
+    sixth = assistant.ask("wombat: getting rid of old versions and upgrading")
+    offered = [r["id"] for r in sixth.related_corrections]
+    assert set(offered) == {c.id, d.id}
+    for target in offered:
+        assistant.confirm(sixth.id, target)
+    both = [s for s in assistant.suggest_links() if s["question"] == sixth.question]
+    assert {s["correction_id"] for s in both} == {c.id, d.id} and all(s["confirmed_by_asker"] for s in both)
+    result = CliRunner().invoke(cli, ["corrections", "review", "--index", str(assistant.index.location), "--author", "bo",
+                                      "--limit", "2"], input="y\ny\n", env={"RAG_EMBEDDING_MODEL": "fake-hash"})
+    assert result.exit_code == 0 and "Linked 1 same as, 0 not same as; skipped 0; 1 settled meanwhile." in result.output
+    assert len([x for x in assistant.corrections.list(True) if x.question == sixth.question and x.same_as]) == 1
+
     assistant.config = assistant.config.model_copy(update={"corrections_offers": 0})
     fourth = assistant.ask("wombat newest release: how do I get it?")
     assert fourth.related_corrections == []

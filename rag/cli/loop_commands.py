@@ -215,7 +215,8 @@ def corrections():
 @json_option
 @click.pass_context
 def corrections_list(ctx, include_inactive, index, as_json):
-    """List corrections (active ones by default); [review] marks those whose cited files changed."""
+    """List corrections (active ones by default); [review] marks those whose cited files changed,
+    and [confirmed by the asker ...] the links askers confirmed that no reviewer has checked."""
     try:
         items = _assistant(ctx, index=index).corrections.list(include_inactive)
     except RagError as exc:
@@ -409,9 +410,11 @@ def corrections_review(ctx, limit, scan, min_similarity, author, index):
     left = 0
     for n, s in enumerate(items, 1):
         correction = assistant.corrections.get(s["correction_id"])
+        asker_link = assistant.corrections.get(s["asker_link"]) if s["asker_link"] else None
         if (correction is None or not correction.active
                 or any(not link.unreviewed for link in assistant.linked_questions(correction.id, s["question"]))
-                or (not s["confirmed_by_asker"] and assistant.find_correction(s["question"]))):
+                or (asker_link is None or not asker_link.unreviewed if s["asker_link"]
+                    else assistant.find_correction(s["question"]))):
             counts["settled meanwhile"] += 1
             continue
         question, about = _describe(s)

@@ -151,8 +151,9 @@ function wireRelated(turn, answer) {
         let payload = {};
         try { payload = await response.json(); } catch { /* not JSON: a proxy's error page */ }
         if (!response.ok) {
-          const error = new Error(payload.error || response.statusText);
-          error.final = response.status === 409;  // not offered any more: asking again is the way
+          const error = new Error(payload.error || response.statusText || `HTTP ${response.status}`);
+          // refused (not offered any more, unknown answer): trying again will not help; busy or down: it may
+          error.final = response.status >= 400 && response.status < 500 && response.status !== 429;
           throw error;
         }
         status.textContent = "Thanks: the corrected answer is below.";

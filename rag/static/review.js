@@ -252,7 +252,7 @@ function renderCorrections(all) {
   links.clear();
   linkShown.clear();
   for (const c of all) {
-    const waiting = c.same_as && !c.active && c.review;  // an asker's link, in the queue for a reviewer
+    const waiting = c.same_as && c.reason === "confirmed by the asker" && c.review;  // an asker's, not yet checked
     if ((c.same_as || c.not_same_as) && !waiting) countLink(c.same_as || c.not_same_as, Boolean(c.same_as));
   }
   const answers = all.filter((c) => !c.same_as && !c.not_same_as).reverse();  // newest first
