@@ -92,9 +92,16 @@ def test_a_correction_holds_on_pgvector(pg_collection):
     assistant.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.999, "weights": [0.0] * 6})
     queue = assistant.suggest_links(min_similarity=-1.0)
     assert [(s["answer_id"], s["correction_id"]) for s in queue] == [(missed.id, c.id)]
+    # the asker confirms the correction offered: it waits for a reviewer, first in the queue
+    asked = assistant.ask("how do I delete photos")
+    [offer] = asked.related_corrections
+    link = assistant.corrections.get(assistant.confirm(asked.id, offer["id"]).correction["link"])
+    assert link.pending and assistant.ask("how do I delete photos").correction is None
+    assert assistant.suggest_links(min_similarity=-1.0)[0]["asker_link"] == link.id
     assistant.corrections.set_meta("matcher", None)
     # a question linked to the correction gets it; one linked as not the same keeps its own answer
     assistant.correct(answer_id=missed.id, same_as=c.id)
+    assert assistant.corrections.get(link.id) is None  # the reviewer's link stands in for the asker's
     assert assistant.ask("How do I delete photos?").correction["id"] == c.id
     assistant.correct(question="How do I upgrade Wombat plugins?", not_same_as=c.id)
     assistant.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.0, "weights": [0.0] * 6})
