@@ -26,8 +26,11 @@ def test_quickstart_notebook_runs(tmp_path, monkeypatch, ray_local):
     assert asked["How do I fix an incorrect answer?"].correction["id"] == namespace["correction"].id
     assert asked["How do I correct a wrong citation?"].correction is None
     assert asked["How can a wrong answer be corrected?"].correction is None
+    confirmed = namespace["confirmed"]  # the asker's yes: the answer now, a reviewer's decision later
+    assert confirmed.correction["id"] == namespace["correction"].id and confirmed.correction["link_pending"]
     assert {s["question"] for s in namespace["queue"]} == {"How do I correct a wrong citation?",
                                                           "How can a wrong answer be corrected?"}
+    assert namespace["queue"][0]["confirmed_by_asker"]
     assert namespace["linked"].correction["id"] == namespace["correction"].id
     assert namespace["assistant"].suggest_links() == []
 
