@@ -200,7 +200,8 @@ class Assistant:
                 continue
             correction = self.corrections.get(target) if candidate.same_as else candidate
             if correction is not None and correction.active:
-                return (correction, similarity, why + (f", as linked question {candidate.id}" if candidate.same_as else "")), []
+                why += f", as linked question {candidate.id}" if candidate.same_as else ""
+                return (correction, similarity, why), []
         return None, (self._related(question, verdicts, matcher, embed, offers) if offers > 0 else [])
 
     def _related(self, question: str, verdicts: list, matcher: Matcher, embed, limit: int,
@@ -394,7 +395,6 @@ class Assistant:
             groups.setdefault(question_key(record.question), []).append(record)
         stored = self.corrections.list(include_inactive=True)
         active = {c.id for c in stored if c.active and c.linked_to is None}
-        # questions asked lately that an asker linked and no reviewer has checked
         # questions an asker linked that no reviewer has checked, whenever they were asked
         confirmed = [c for c in stored if c.unreviewed and c.same_as in active]
         if not (groups or confirmed) or not active:
@@ -457,7 +457,8 @@ class Assistant:
             suggestions.append({
                 "answer_id": record.id, "question": record.question, "created_at": record.created_at,
                 "times_asked": len(records), "bad_feedback": any(r.id in bad for r in records),
-                "confirmed_by_asker": False, "asker_link": None, "asker_link_applies": False, "correction_id": correction.id, "correction_question": correction.question,
+                "confirmed_by_asker": False, "asker_link": None, "asker_link_applies": False,
+                "correction_id": correction.id, "correction_question": correction.question,
                 "nearest_question": candidate.question, "similarity": round(similarity, 4), "probability": round(p, 4),
             })
         suggestions.sort(key=lambda s: (not s["confirmed_by_asker"], not s["bad_feedback"], -s["probability"]))
@@ -603,13 +604,12 @@ class Assistant:
             stamp = (datetime.fromisoformat(earlier.created_at) + timedelta(microseconds=1)).isoformat(
                 timespec="microseconds")
         link = Correction(
-            question=question, answer="", author=author, reason=reason, replaces_answer_id=answer_id,
+            question=question, answer="", author=author, reason=ASKER_REASON if asker else reason,
+            replaces_answer_id=answer_id,
             bad_answer=bad_answer, model=canonical_name(self.config.embedding_model), created_at=stamp,
             same_as=target.id if same_as else None, not_same_as=target.id if not_same_as else None,
             active=active, review=ASKER_REVIEW if asker else None,
         )
-        if asker:
-            link.reason = ASKER_REASON
         self.corrections.add(link, self.embedder.embed_query(question))
         links = self.linked_questions(target.id, question)
         if asker:
@@ -710,7 +710,8 @@ class Assistant:
             known.update(vectors)
             for reports in batch:
                 f = reports[0]
-                verdicts = self._weigh(f.question, vectors[f.question], judge, matcher, embed) if f.question in vectors else []
+                verdicts = (self._weigh(f.question, vectors[f.question], judge, matcher, embed)
+                            if f.question in vectors else [])
                 if self._answered((v for v in verdicts if not v[0].unreviewed), active):  # not on an asker's word
                     continue
                 waiting.append({**dataclasses.asdict(f), "reports": len(reports)})
@@ -762,7 +763,7 @@ class Assistant:
             raise ConflictError(f"Correction {correction_id} is not one offered for that question (any more): "
                                 f"ask it again.")
         try:
-            link = self._link(None, answer_id, None, None, author or "asker", correction_id, None, asker=True,
+            link = self._link(None, answer_id, None, ASKER_REASON, author or "asker", correction_id, None, asker=True,
                               active=self.config.corrections_confirmed == "apply")
         except ConflictError:
             raise
