@@ -207,13 +207,13 @@ class Assistant:
     def _related(self, question: str, verdicts: list, matcher: Matcher, embed, limit: int,
                  scores: int = 4) -> list[dict[str, Any]]:
         """Of the corrections the matcher did not apply to `question` (`verdicts`, from `_weigh`),
-        those the review queue could name for it, nearest first, at most `limit`: each one's
-        question (or a question linked `same_as` it) at least the matcher's review floor similar
-        and not about something else, and no `not_same_as` link ruling it out for the question.
-        The first is the one the queue names. At most `scores` of them below the band are
+        those that may answer it, nearest first, at most `limit`: each one's question (or a
+        question linked `same_as` it) at least the matcher's `offer_floor` similar (below its
+        review floor) and not about something else, and no `not_same_as` link ruling it out for
+        the question. Above the review floor, the first is the one the review queue names. At most `scores` of them below the band are
         classified (about 40 ms each). For the asker to confirm (`confirm`): [{"id", "question",
         "similarity", "probability"}]."""
-        floor, key = matcher.review_floor, question_key(question)
+        floor, key = matcher.offer_floor, question_key(question)
         ruled_out = {target for candidate, target, _, matched, _, _ in verdicts
                      if candidate.not_same_as and (matched or question_key(candidate.question) == key)}
         found: list[dict[str, Any]] = []

@@ -63,7 +63,7 @@ class Config(BaseModel):
                                       "only if no other with another answer is as near or within this much of its similarity (0: off); "
                                       "otherwise a reviewer decides.")
     corrections_offers: int = Field(2, ge=0, le=5, description="When no correction applies, the answer names at most this many near the "
-                                    "question (from the matcher's review floor, not about something else; related_corrections), "
+                                    "question (from the matcher's offer floor, not about something else; related_corrections), "
                                     "for the asker to confirm; 0: none.")
     corrections_confirmed: Literal["review", "apply"] = Field("review", description="What an asker's confirmation of a related correction "
                                                               "writes: review: a same_as link that waits for a reviewer (first in the review queue); "

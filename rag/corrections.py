@@ -59,11 +59,15 @@ LEGACY_FEATURES = ("cosine", "jaccard")
 DEFAULT_MATCHER = {"band": 0.67, "accept": 1.0, "p_min": 0.7,
                    "weights": [1.2595, 8.6393, -6.7604, 1.7258, 1.6123, -4.9638],
                    "related_weights": [-4.0344, 7.8674, 0.7458, -9.4179, -1.5874, 5.208], "related_min": 0.7,
-                   "review_min": 0.44, "feature_names": list(FEATURES)}
+                   "review_min": 0.44, "offer_min": 0.34, "feature_names": list(FEATURES)}
 
 # `calibrate` starts the review queue (`rag corrections suggest`) at the cosine at or above which
 # this share of its paraphrases are (`Matcher.review_min`).
 REVIEW_SHARE = 0.9
+# ... and `ask` offers the asker the corrections near a question (`related_corrections`) from the
+# cosine at or above which this share are (`Matcher.offer_min`): an asker's glance costs less than a
+# reviewer's decision.
+OFFER_SHARE = 0.95
 
 _WORD = re.compile(r"\w+")
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er", "ed", "es", "s", "e")
@@ -359,6 +363,11 @@ class Matcher:
     # its paraphrases are. None (a matcher saved before): 0.1 below the band. It can only widen
     # the queue: a value above that counts as 0.1 below the band.
     review_min: float | None = None
+    # The similarity from which `ask` offers the asker a correction it did not apply
+    # (`Assistant.related_corrections`): `calibrate` sets it to the cosine at or above which
+    # OFFER_SHARE of its paraphrases are. None (a matcher saved before): the review floor. It can
+    # only widen the offers: a value above the review floor counts as the review floor.
+    offer_min: float | None = None
     # What the weights weigh (FEATURES for a matcher calibrated now); None for one saved by an
     # earlier version: PREVIOUS_FEATURES for 6 weights, LEGACY_FEATURES for 3.
     feature_names: list[str] | None = None
@@ -462,6 +471,13 @@ class Matcher:
         reviewer (`Assistant.suggest_links`): `review_min`, or 0.1 below the band."""
         below = self.default_judge_floor
         return below if self.review_min is None else round(min(self.review_min, below), 4)
+
+    @property
+    def offer_floor(self) -> float:
+        """The similarity from which `ask` offers the asker a correction it did not apply:
+        `offer_min`, or the review floor."""
+        floor = self.review_floor
+        return floor if self.offer_min is None else round(min(self.offer_min, floor), 4)
 
     def score(self, a: str, b: str, similarity: float, embed: Embed | None = None) -> float | None:
         """The classifier's probability that `b` asks what `a` asks, at any similarity; None
@@ -582,11 +598,14 @@ def calibrate(pairs: list[dict], similarity: Callable[[list[str], list[str]], np
                          f"{max_unrelated_rate:.0%} of the unrelated pairs; check the labels, or allow more")
     _, (band, accept, p_min, related_min), recall, false_rate, far_rate = best
     # Below the band, the second classifier is what keeps questions about something else out of
-    # the review queue: without one (no unrelated pairs), the queue keeps its floor.
-    review_min = (math.floor(round(float(np.quantile(sims[y], 1 - REVIEW_SHARE)) * 100, 6)) / 100
-                  if y.any() and related_weights is not None else None)
+    # the review queue and the offers: without one (no unrelated pairs), both keep their floor.
+    def floor_for(share: float) -> float | None:  # the cosine at or above which `share` of the paraphrases are
+        return (math.floor(round(float(np.quantile(sims[y], 1 - share)) * 100, 6)) / 100
+                if y.any() and related_weights is not None else None)
+
     matcher = Matcher(band, accept, p_min, weights, related_weights, related_min,
-                      feature_names=list(LEGACY_FEATURES if embed is None else FEATURES), review_min=review_min)
+                      feature_names=list(LEGACY_FEATURES if embed is None else FEATURES),
+                      review_min=floor_for(REVIEW_SHARE), offer_min=floor_for(OFFER_SHARE))
     thresholds = []
     for t in np.arange(0.5, 1.0, 0.05):
         matched = sims[~far] >= t

@@ -115,6 +115,9 @@ def test_calibrate_picks_a_matcher_without_false_overrides():
     # below the band if that is lower (here the band is 0.85)
     assert framed["matcher"]["review_min"] == 0.85 and Matcher.from_dict(framed["matcher"]).review_floor == 0.75
     assert result["matcher"]["review_min"] == 0.85  # the same without the embedding model
+    # the offers to the asker start lower, where 95% are (still at most the review floor)
+    assert framed["matcher"]["offer_min"] <= framed["matcher"]["review_min"]
+    assert Matcher.from_dict(framed["matcher"]).offer_floor <= 0.75
     # with nothing to keep unrelated questions out (no second classifier), the queue keeps its floor
     assert calibrate(pairs, similarity, max_false_rate=0.0, unrelated=0)["matcher"]["review_min"] is None
 
@@ -130,6 +133,9 @@ def test_the_review_queue_never_starts_above_the_judges_zone():
     assert Matcher(band=0.67, accept=1.0, p_min=0.5, weights=[0.0] * 6, review_min=0.7).review_floor == 0.57
     assert Matcher(band=0.67, accept=1.0, p_min=0.5, weights=[0.0] * 6).review_floor == 0.57  # saved before
     assert Matcher.from_dict(None).review_floor == 0.44  # the default, from its calibration
+    assert Matcher.from_dict(None).offer_floor == 0.34  # and its offers to the asker
+    assert Matcher(band=0.67, accept=1.0, p_min=0.5, weights=[0.0] * 6, review_min=0.44).offer_floor == 0.44  # saved before
+    assert Matcher(band=0.67, accept=1.0, p_min=0.5, weights=[0.0] * 6, review_min=0.44, offer_min=0.5).offer_floor == 0.44
 
 
 def test_opposite_words_never_make_the_same_question():
@@ -1108,6 +1114,7 @@ def test_calibrate_and_eval_on_pairs_with_the_real_model(workdir):
     assert report["missed_paraphrases_suggested"] > 0.6 and 0 < report["suggestion_precision"] < 1
     assert summary["matcher"]["review_min"] < summary["matcher"]["band"] - 0.1  # below the judge's zone
     assert summary["matcher"]["review_min"] == DEFAULT["review_min"]  # the default is this calibration's
+    assert summary["matcher"]["offer_min"] == DEFAULT["offer_min"] < DEFAULT["review_min"]
     assert report["paraphrase_recall"] < report["reviewed_recall"] <= 1
     assert report["review_floor"] == summary["matcher"]["review_min"]
     # where it starts is the matcher's calibration, or --min-similarity: from 0.1 below the band it holds less

@@ -582,10 +582,11 @@ def corrections_calibrate(ctx, dataset, max_false_rate, max_unrelated_rate, out,
                f"{result['unrelated_override_rate']:.0%} of {result['unrelated_pairs']} unrelated pairs overridden"
                + (f", with {len(links)} linked questions" if with_links else "")
                + ("" if dry_run else f" (saved to {assistant.index.display_location})"))
-    floor = Matcher.from_dict(m).review_floor
     held = [s for s, match in zip(result["similarities"], result["labels"]) if match]
-    click.echo(f"Review queue (rag corrections suggest) from similarity {floor}: "
-               f"{sum(s >= floor for s in held) / max(len(held), 1):.0%} of the paraphrases are at or above it")
+    for what, floor in (("Review queue (rag corrections suggest)", Matcher.from_dict(m).review_floor),
+                        ("Offers to the asker (related_corrections)", Matcher.from_dict(m).offer_floor)):
+        click.echo(f"{what} from similarity {floor}: "
+                   f"{sum(s >= floor for s in held) / max(len(held), 1):.0%} of the paraphrases are at or above it")
     if plot:
         click.echo(f"Plot: {plot}", err=True)
 
