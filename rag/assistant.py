@@ -209,10 +209,10 @@ class Assistant:
         """Of the corrections the matcher did not apply to `question` (`verdicts`, from `_weigh`),
         those that may answer it, nearest first, at most `limit`: each one's question (or a
         question linked `same_as` it) at least the matcher's `offer_floor` similar (below its
-        review floor) and not about something else, and no `not_same_as` link ruling it out for
-        the question. Above the review floor, the first is the one the review queue names. At most `scores` of them below the band are
-        classified (about 40 ms each). For the asker to confirm (`confirm`): [{"id", "question",
-        "similarity", "probability"}]."""
+        review floor) and not about something else by the offers' bar (`offer_related_min`),
+        and no `not_same_as` link ruling it out for the question. At most `scores` of them
+        are classified anew (about 40 ms each below the band). For the asker to confirm
+        (`confirm`): [{"id", "question", "similarity", "probability"}]."""
         floor, key = matcher.offer_floor, question_key(question)
         ruled_out = {target for candidate, target, _, matched, _, _ in verdicts
                      if candidate.not_same_as and (matched or question_key(candidate.question) == key)}
@@ -222,11 +222,11 @@ class Assistant:
                 break
             if matched or candidate.not_same_as or target in ruled_out or target in {f["id"] for f in found}:
                 continue
-            if p is None and similarity < matcher.band:  # the band turned it down before the classifier
+            if p is None:  # below the band, or about something else by the matcher's bar: by the offers' bar?
                 if scores <= 0:
                     break
                 scores -= 1
-                p = matcher.score(candidate.question, question, similarity, embed)
+                p = matcher.score(candidate.question, question, similarity, embed, offer=True)
             if p is None:  # about something else, or the opposite question
                 continue
             correction = candidate if target == candidate.id else self.corrections.get(target)

@@ -59,7 +59,7 @@ LEGACY_FEATURES = ("cosine", "jaccard")
 DEFAULT_MATCHER = {"band": 0.67, "accept": 1.0, "p_min": 0.7,
                    "weights": [1.2595, 8.6393, -6.7604, 1.7258, 1.6123, -4.9638],
                    "related_weights": [-4.0344, 7.8674, 0.7458, -9.4179, -1.5874, 5.208], "related_min": 0.7,
-                   "review_min": 0.44, "offer_min": 0.34, "feature_names": list(FEATURES)}
+                   "review_min": 0.44, "offer_min": 0.34, "offer_related_min": 0.5, "feature_names": list(FEATURES)}
 
 # `calibrate` starts the review queue (`rag corrections suggest`) at the cosine at or above which
 # this share of its paraphrases are (`Matcher.review_min`).
@@ -368,6 +368,10 @@ class Matcher:
     # OFFER_SHARE of its paraphrases are. None (a matcher saved before): the review floor. It can
     # only widen the offers: a value above the review floor counts as the review floor.
     offer_min: float | None = None
+    # What the second classifier must give a question for it to be offered one (None: `related_min`;
+    # never above it): `calibrate` sets the highest at which the offers still hold REVIEW_SHARE of
+    # its paraphrases. The asker, not the classifier, decides what an offer is worth.
+    offer_related_min: float | None = None
     # What the weights weigh (FEATURES for a matcher calibrated now); None for one saved by an
     # earlier version: PREVIOUS_FEATURES for 6 weights, LEGACY_FEATURES for 3.
     feature_names: list[str] | None = None
@@ -479,19 +483,24 @@ class Matcher:
         floor = self.review_floor
         return floor if self.offer_min is None else round(min(self.offer_min, floor), 4)
 
-    def score(self, a: str, b: str, similarity: float, embed: Embed | None = None) -> float | None:
+    def score(self, a: str, b: str, similarity: float, embed: Embed | None = None,
+              offer: bool = False) -> float | None:
         """The classifier's probability that `b` asks what `a` asks, at any similarity; None
-        when the second classifier says `b` is about something else, or it asks the opposite."""
+        when the second classifier says `b` is about something else (by `offer_related_min`
+        with `offer`), or it asks the opposite."""
         if not self.legacy and opposed(a, b):
             return None
-        return self._classify(a, b, similarity, embed)[1]
+        related_min = min(self.related_min, self.offer_related_min) if offer and self.offer_related_min is not None else None
+        return self._classify(a, b, similarity, embed, related_min)[1]
 
-    def _classify(self, a: str, b: str, similarity: float, embed: Embed | None) -> tuple[float | None, float | None]:
+    def _classify(self, a: str, b: str, similarity: float, embed: Embed | None,
+                  related_min: float | None = None) -> tuple[float | None, float | None]:
         """(the second classifier's probability that b is related, if it has one; the first's
-        that b is a paraphrase, or None when the second says b is about something else)."""
+        that b is a paraphrase, or None when the second says b is about something else: below
+        `related_min`, by default the matcher's)."""
         values = self.features(a, b, similarity, embed)
         related = self.probability(values, self.related_weights) if self.related_weights is not None else None
-        if related is not None and related < self.related_min:
+        if related is not None and related < (self.related_min if related_min is None else related_min):
             return related, None
         return related, self.probability(values)
 
@@ -603,9 +612,16 @@ def calibrate(pairs: list[dict], similarity: Callable[[list[str], list[str]], np
         return (math.floor(round(float(np.quantile(sims[y], 1 - share)) * 100, 6)) / 100
                 if y.any() and related_weights is not None else None)
 
+    offer_min, offer_related_min = floor_for(OFFER_SHARE), None
+    if offer_min is not None:  # the highest bar below `related_min` that still offers REVIEW_SHARE of them
+        for bar in sorted({related_min, 0.5, 0.3, 0.0}, reverse=True):
+            if bar <= related_min:
+                offer_related_min = bar
+                if ((sims >= offer_min - 1e-9) & (related >= bar) & ~opposite)[y].mean() >= REVIEW_SHARE:
+                    break
     matcher = Matcher(band, accept, p_min, weights, related_weights, related_min,
                       feature_names=list(LEGACY_FEATURES if embed is None else FEATURES),
-                      review_min=floor_for(REVIEW_SHARE), offer_min=floor_for(OFFER_SHARE))
+                      review_min=floor_for(REVIEW_SHARE), offer_min=offer_min, offer_related_min=offer_related_min)
     thresholds = []
     for t in np.arange(0.5, 1.0, 0.05):
         matched = sims[~far] >= t

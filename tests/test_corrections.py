@@ -134,6 +134,11 @@ def test_the_review_queue_never_starts_above_the_judges_zone():
     assert Matcher(band=0.67, accept=1.0, p_min=0.5, weights=[0.0] * 6).review_floor == 0.57  # saved before
     assert Matcher.from_dict(None).review_floor == 0.44  # the default, from its calibration
     assert Matcher.from_dict(None).offer_floor == 0.34  # and its offers to the asker
+    # the offers' bar for "about something else" is lower, never higher, than the matcher's
+    loose = Matcher(band=0.5, accept=1.0, p_min=0.5, weights=[0.0] * 6, related_weights=[0.0] * 6, related_min=0.7,
+                    offer_related_min=0.3)  # the second classifier says 0.5 to anything
+    assert loose.score("a b", "a c", 0.6, E.embed_queries) is None and loose.score("a b", "a c", 0.6, E.embed_queries, offer=True) == 0.5
+    assert Matcher.from_dict({**loose.to_dict(), "offer_related_min": 0.9}).score("a b", "a c", 0.6, E.embed_queries, offer=True) is None
     assert Matcher(band=0.67, accept=1.0, p_min=0.5, weights=[0.0] * 6, review_min=0.44).offer_floor == 0.44  # saved before
     assert Matcher(band=0.67, accept=1.0, p_min=0.5, weights=[0.0] * 6, review_min=0.44, offer_min=0.5).offer_floor == 0.44
 
@@ -1115,6 +1120,7 @@ def test_calibrate_and_eval_on_pairs_with_the_real_model(workdir):
     assert summary["matcher"]["review_min"] < summary["matcher"]["band"] - 0.1  # below the judge's zone
     assert summary["matcher"]["review_min"] == DEFAULT["review_min"]  # the default is this calibration's
     assert summary["matcher"]["offer_min"] == DEFAULT["offer_min"] < DEFAULT["review_min"]
+    assert summary["matcher"]["offer_related_min"] == DEFAULT["offer_related_min"] < DEFAULT["related_min"]
     assert report["paraphrase_recall"] < report["reviewed_recall"] <= 1
     assert report["review_floor"] == summary["matcher"]["review_min"]
     # where it starts is the matcher's calibration, or --min-similarity: from 0.1 below the band it holds less
