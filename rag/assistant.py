@@ -223,11 +223,15 @@ class Assistant:
             if matched or candidate.not_same_as or target in ruled_out or target in {f["id"] for f in found}:
                 continue
             if p is None:  # below the band, or about something else by the matcher's bar: by the offers' bar?
+                lower_bar = matcher.offer_related_min is not None and matcher.offer_related_min < matcher.related_min
+                if (not matcher.legacy and opposed(candidate.question, question)) or (
+                        similarity >= matcher.band and not lower_bar):
+                    continue  # never the same question, or the same bar said no: no classifier call
                 if scores <= 0:
                     break
                 scores -= 1
                 p = matcher.score(candidate.question, question, similarity, embed, offer=True)
-            if p is None:  # about something else, or the opposite question
+            if p is None:  # about something else
                 continue
             correction = candidate if target == candidate.id else self.corrections.get(target)
             if correction is not None and correction.active:

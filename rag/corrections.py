@@ -613,11 +613,14 @@ def calibrate(pairs: list[dict], similarity: Callable[[list[str], list[str]], np
                 if y.any() and related_weights is not None else None)
 
     offer_min, offer_related_min = floor_for(OFFER_SHARE), None
-    if offer_min is not None:  # the highest bar below `related_min` that still offers REVIEW_SHARE of them
+    if offer_min is not None:  # the highest bar, at most `related_min`, at which the matcher and the
+        # offers reach REVIEW_SHARE of the paraphrases (0 if none does: the asker alone decides)
+        applied = ((sims >= accept - 1e-9) | ((sims >= band - 1e-9) & (related >= related_min) & (probability >= p_min))
+                   | (same & (sims >= band - 1e-9))) & ~opposite
         for bar in sorted({related_min, 0.5, 0.3, 0.0}, reverse=True):
             if bar <= related_min:
                 offer_related_min = bar
-                if ((sims >= offer_min - 1e-9) & (related >= bar) & ~opposite)[y].mean() >= REVIEW_SHARE:
+                if (applied | ((sims >= offer_min - 1e-9) & (related >= bar) & ~opposite))[y].mean() >= REVIEW_SHARE:
                     break
     matcher = Matcher(band, accept, p_min, weights, related_weights, related_min,
                       feature_names=list(LEGACY_FEATURES if embed is None else FEATURES),

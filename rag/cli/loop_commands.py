@@ -583,10 +583,14 @@ def corrections_calibrate(ctx, dataset, max_false_rate, max_unrelated_rate, out,
                + (f", with {len(links)} linked questions" if with_links else "")
                + ("" if dry_run else f" (saved to {assistant.index.display_location})"))
     held = [s for s, match in zip(result["similarities"], result["labels"]) if match]
-    for what, floor in (("Review queue (rag corrections suggest)", Matcher.from_dict(m).review_floor),
-                        ("Offers to the asker (related_corrections)", Matcher.from_dict(m).offer_floor)):
+    saved = Matcher.from_dict(m)
+    for what, floor in (("Review queue (rag corrections suggest)", saved.review_floor),
+                        ("Offers to the asker (related_corrections)", saved.offer_floor)):
         click.echo(f"{what} from similarity {floor}: "
                    f"{sum(s >= floor for s in held) / max(len(held), 1):.0%} of the paraphrases are at or above it")
+    if saved.offer_related_min is not None:
+        click.echo(f"Offers need the second classifier's {saved.offer_related_min} (overrides and the queue: "
+                   f"{saved.related_min}) to take a question for one about the same thing")
     if plot:
         click.echo(f"Plot: {plot}", err=True)
 
