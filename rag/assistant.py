@@ -414,8 +414,9 @@ class Assistant:
         # and a logged one recur across pairs, so each text is embedded once per scan.
         embed = embed_once(self.embedder.embed_queries, {r.question: v for r, v in zip(newest, vectors)})
         suggestions = []
+        by_id = {c.id: c for c in stored}
         for link in confirmed:  # an asker said it is the same question: a reviewer's yes or no first
-            correction = self.corrections.get(link.same_as)
+            correction = by_id[link.same_as]
             records = groups.get(question_key(link.question), [])
             verdicts = self._weigh(link.question, embed([link.question])[0], judge, matcher, embed)
             if link.pending and self._answered(verdicts, active):

@@ -228,7 +228,7 @@ def evaluate_as_asked(assistant: Assistant, pairs: list[dict]) -> dict[str, Any]
         "questions_asked": len(questions),
         "pairs_asked": len(asked),
         "pairs_skipped": len(pairs) - len(asked),
-        "paraphrase_recall": rate([found[p["b"]] is not None and not wrong(p) for p in paraphrases]),
+        "paraphrase_recall": rate([own(p) for p in paraphrases]),
         "paraphrases_given_another_correction": rate([wrong(p) for p in paraphrases]),
         "near_miss_override_rate": rate([wrong(p) for p in near]),
         "paraphrase_recall_with_askers": rate([own(p) or bool(set(offered[p["b"]]) & same.get(p["b"], set()))

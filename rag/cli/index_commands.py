@@ -17,6 +17,7 @@ from rag.cli.common import (
     cli,
     index_option,
     json_option,
+    print_answer,
     where_option,
 )
 from rag.errors import RagError
@@ -74,48 +75,6 @@ def ingest(ctx, paths, index, source_url, allow_failures, as_json):
                 click.echo(f"  {f.path:<{width}}  {f.error}", err=True)
     if report.failed and not allow_failures:
         sys.exit(EXIT_FAILED_FILES)
-
-
-def print_answer(answer, streamed: bool = False) -> None:
-    """An answer as `rag ask` prints it (its text already on the screen if `streamed`)."""
-    if streamed:
-        click.echo()
-    elif answer.text:
-        click.echo(answer.text)
-    if answer.error:
-        click.secho(f"No answer could be generated: {answer.error}", fg="red", err=True)
-    if answer.correction:
-        c = answer.correction
-        what = ("the model's answer, guided by human correction" if c["mode"] == "guide"
-                else "human correction")
-        confirmed = "; you confirmed it asks your question" if c.get("confirmed_by_asker") else ""
-        click.secho(f"[{what} {c['id']} by {c['author']}, {c['created_at'][:10]}; "
-                    f"similarity {c['similarity']:.2f}{confirmed}]", fg="green")
-    if any(s.attributed for s in answer.sources):
-        heading = "Sources (not cited by the model; these hold the words of its sentences):"
-    elif any(s.cited for s in answer.sources):
-        heading = "Sources:"
-    else:
-        heading = "Sources (retrieved, not cited):"
-    click.echo(f"\n{heading}")
-    for s in answer.sources:
-        where = " > ".join(s.section) or s.title or ""
-        cited = answer.model == "human-correction" or s.location.startswith("correction:")  # not ranked
-        score = "" if cited else f"  score {s.score:.2f}"
-        click.echo(f"  [{s.n}] {s.location}" + (f"  ({where})" if where else "") + score)
-    if answer.related_corrections:
-        click.secho("\nA person corrected the answer to a similar question. If one of these is what you asked, "
-                    "see their answer with the command under it:", fg="yellow")
-        for r in answer.related_corrections:
-            click.secho(f"  {r['question']!r} (similarity {r['similarity']:.2f})\n"
-                        f"    rag feedback confirm {answer.id} {r['id']}", fg="yellow")
-    lat = answer.latency_ms
-    sys.stdout.flush()
-    click.secho(
-        f"{answer.model} · {answer.usage.prompt_tokens}+{answer.usage.completion_tokens} tokens · "
-        f"retrieve {lat.get('retrieve', 0):.0f} ms, llm {lat.get('llm', 0):.0f} ms · answer id {answer.id}",
-        dim=True, err=True,
-    )
 
 
 @cli.command()

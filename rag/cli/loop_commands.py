@@ -18,6 +18,7 @@ from rag.cli.common import (
     cli,
     index_option,
     json_option,
+    print_answer,
 )
 from rag.errors import RagError
 
@@ -69,8 +70,6 @@ def feedback_confirm(ctx, answer_id, correction_id, author, index, as_json):
     (one of those `rag ask` named under the answer), and see that correction's answer. The
     question is linked to it: waiting for a reviewer (corrections_confirmed = "review", the
     default: first in `rag corrections review`), or at once ("apply")."""
-    from rag.cli.index_commands import print_answer
-
     try:
         assistant = _assistant(ctx, index=index)
         answer = assistant.confirm(answer_id, correction_id, _author(author))
