@@ -302,3 +302,38 @@ def test_the_asker_confirms_a_paraphrase_the_matcher_missed(tmp_path, minilm):
     assert assistant.find_correction(question) is None  # not before a reviewer agrees
     [first, *_] = assistant.suggest_links()
     assert (first["answer_id"], first["correction_id"], first["confirmed_by_asker"]) == ("a1", resume.id, True)
+
+
+def test_the_chat_api_offers_and_confirms_on_the_real_embedder(tmp_path, minilm):
+    """The HTTP route over the same flow, with MiniLM and the default matcher: /v1/ask names the
+    missed paraphrase's correction, /v1/feedback/confirm gives its answer, and the link waits
+    for a reviewer in the queue."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from indexes import Chunk
+    from indexes.faiss_index import FaissIndex
+    from rag.llm import ScriptedChat
+    from rag.server import ServerState, create_app
+    from tests.conftest import write_chunks
+
+    token = "s3cret-admin-token-0123456789"
+    cfg = Config(index=str(tmp_path / "idx"), serve_rate_limit=0, serve_admin_token=token)
+    index = FaissIndex(tmp_path / "idx")
+    write_chunks(index, minilm, {"docs/backup.md": [Chunk("docs/backup.md", "Wombat backups run nightly.", 0, "Backups",
+                                                          ("Backups",), "backups")]})
+    assistant = Assistant(cfg, index=index, embedder=minilm, llm=ScriptedChat("Check the logs [1]."))
+    client = TestClient(create_app(ServerState(cfg, assistant, warm_up=False)))
+    auth = {"Authorization": f"Bearer {token}"}
+    resume = client.post("/v1/corrections", headers=auth, json={
+        "question": "How do I resume a failed Wombat backup?", "answer": "Run wombat backup --resume."}).json()
+    client.post("/v1/corrections", headers=auth, json={"question": "How do I upgrade Wombat?", "answer": "Run wombat self-update."})
+    asked = client.post("/v1/ask", json={
+        "question": "My Wombat backup failed halfway, can I continue it from where it stopped?"}).json()
+    assert asked["correction"] is None and asked["related_corrections"][0]["id"] == resume["id"]
+    assert client.post("/v1/ask", json={"question": "How do I delete photos?"}).json()["related_corrections"] == []
+    got = client.post("/v1/feedback/confirm", json={"answer_id": asked["id"], "correction_id": resume["id"]})
+    assert got.status_code == 200, got.text
+    assert got.json()["answer"] == "Run wombat backup --resume." and got.json()["correction"]["link_pending"] is True
+    queue = client.get("/v1/corrections/suggestions", headers=auth).json()["suggestions"]
+    assert queue[0]["answer_id"] == asked["id"] and queue[0]["confirmed_by_asker"] is True
