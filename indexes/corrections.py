@@ -158,6 +158,11 @@ class CorrectionStore(ABC):
     def nearest(self, vector: np.ndarray, n: int = 3) -> list[tuple[Correction, float]]:
         """Active corrections closest to the vector, with cosine similarity, best first."""
 
+    def embedding(self, correction_id: str) -> np.ndarray | None:
+        """The stored embedding of a correction's question (None: not stored, or a store that
+        cannot say; the caller embeds the question again)."""
+        return None
+
     @abstractmethod
     def log_answer(self, record: AnswerRecord) -> None: ...
 
@@ -353,6 +358,10 @@ class SqliteCorrectionStore(CorrectionStore):
         order = np.argsort(-sims)[:n]
         return [(self.get(ids[i]), float(sims[i])) for i in order]
 
+    def embedding(self, correction_id):
+        row = self._db().execute("SELECT embedding FROM corrections WHERE id = ?", (correction_id,)).fetchone()
+        return np.frombuffer(row[0], dtype=np.float32) if row else None
+
     def log_answer(self, record):
         r = record
         self._write(f"INSERT OR REPLACE INTO answers ({', '.join(_ANSWER_FIELDS)}) VALUES ({', '.join('?' * len(_ANSWER_FIELDS))})",
@@ -490,6 +499,14 @@ class PgCorrectionStore(CorrectionStore):
                 (np.asarray(vector, dtype=np.float32), np.asarray(vector, dtype=np.float32), n),
             ).fetchall()
         return [(_row_to_correction(r[:-1]), float(r[-1])) for r in rows]
+
+    def embedding(self, correction_id):
+        with self._conn() as conn:
+            row = conn.execute(f"SELECT embedding FROM {self.schema}.corrections WHERE id = %s", (correction_id,)).fetchone()
+        if row is None:
+            return None
+        value = row[0]
+        return np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, dtype=np.float32)
 
     def log_answer(self, record):
         from psycopg.types.json import Jsonb

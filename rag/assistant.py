@@ -342,7 +342,9 @@ class Assistant:
         question, differently: as `overlapping_corrections`, for one (of its 16 nearest rows)."""
         if correction.linked_to or not correction.active:
             return []
-        vector = self.embedder.embed_query(correction.question)
+        vector = self.corrections.embedding(correction.id)  # as written: no second embedding
+        if vector is None:
+            vector = self.embedder.embed_query(correction.question)
         embed = embed_once(self.embedder.embed_queries, {correction.question: vector})
         return self._overlaps(correction, vector, embed, self.matcher,
                               self._told_apart(self.corrections.list(include_inactive=False)))

@@ -1,6 +1,7 @@
 import json
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 
 from indexes import Chunk
@@ -1209,6 +1210,7 @@ def test_a_correction_disabled_by_another_process_stops_matching_at_once(tmp_pat
     c = Correction("how do i upgrade wombat", "Use wombat upgrade.", model="fake-hash")
     a.add(c, e.embed_query(c.question))
     assert [x.id for x, _ in b.nearest(e.embed_query(c.question))] == [c.id]
+    assert np.array_equal(b.embedding(c.id), e.embed_query(c.question)) and b.embedding("nope") is None
     a.update(c.id, active=False)
     assert b.nearest(e.embed_query(c.question)) == []
     a.update(c.id, active=True)

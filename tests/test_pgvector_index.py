@@ -83,6 +83,8 @@ def test_a_correction_holds_on_pgvector(pg_collection):
     bad = assistant.ask("how do I upgrade wombat")
     assistant.feedback(bad.id, good=False)
     c = assistant.correct("Run wombat self-update.", answer_id=bad.id, author="ana")
+    assert np.allclose(assistant.corrections.embedding(c.id), E.embed_query(c.question))
+    assert assistant.corrections.embedding("nope") is None
     fixed = assistant.ask("How do I upgrade Wombat?")
     assert fixed.text == "Run wombat self-update." and fixed.correction["id"] == c.id
     missed = assistant.ask("how do I delete photos")
