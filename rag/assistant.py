@@ -208,12 +208,13 @@ class Assistant:
                  scores: int = 4) -> list[dict[str, Any]]:
         """Of the corrections the matcher did not apply to `question` (`verdicts`, from `_weigh`),
         those that may answer it, nearest first, at most `limit`: each one's question (or a
-        question linked `same_as` it) at least the matcher's `offer_floor` similar (below its
+        question linked `same_as` it) at least `corrections_offer_floor` or the matcher's `offer_floor` similar (below its
         review floor) and not about something else by the offers' bar (`offer_related_min`),
         and no `not_same_as` link ruling it out for the question. At most `scores` of them
         are classified anew (about 40 ms each below the band). For the asker to confirm
         (`confirm`): [{"id", "question", "similarity", "probability"}]."""
-        floor, key = matcher.offer_floor, question_key(question)
+        floor, key = self.config.corrections_offer_floor, question_key(question)
+        floor = matcher.offer_floor if floor is None else floor
         ruled_out = {target for candidate, target, _, matched, _, _ in verdicts
                      if candidate.not_same_as and (matched or question_key(candidate.question) == key)}
         found: list[dict[str, Any]] = []

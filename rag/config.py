@@ -65,6 +65,9 @@ class Config(BaseModel):
     corrections_offers: int = Field(2, ge=0, le=5, description="When no correction applies, the answer names at most this many near the "
                                     "question (from the matcher's offer floor, not about something else; related_corrections), "
                                     "for the asker to confirm; 0: none.")
+    corrections_offer_floor: float | None = Field(None, ge=0, le=1, description="The similarity from which corrections are offered "
+                                                  "(default: the matcher's offer floor, 0.34 for the default matcher); higher: fewer offers, "
+                                                  "to fewer of the askers whose question a correction answers.")
     corrections_confirmed: Literal["review", "apply"] = Field("review", description="What an asker's confirmation of a related correction "
                                                               "writes: review: a same_as link that waits for a reviewer (first in the review queue); "
                                                               "apply: a same_as link that applies at once to that wording.")

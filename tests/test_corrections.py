@@ -876,6 +876,20 @@ def test_the_asker_confirms_a_related_correction_and_a_reviewer_settles_it(assis
     assert assistant.corrections.get(ruled.id).active and assistant.corrections.get(approved.id).active
 
 
+def test_the_offer_floor_is_a_setting(assistant):
+    """corrections_offer_floor: offers start at that similarity instead of the matcher's floor."""
+    c = assistant.correct("Run wombat self-update.", question="how do I upgrade wombat")
+    assistant.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.999, "weights": [0.0] * 6})
+    question = "what is the procedure to bring wombat to its newest release"
+    [offer] = assistant.related_corrections(question)
+    assert offer["id"] == c.id and offer["similarity"] < 0.99
+    assistant.config = assistant.config.model_copy(update={"corrections_offer_floor": 0.99})
+    assert assistant.related_corrections(question) == []
+    asked = assistant.ask(question)
+    with pytest.raises(ConflictError, match="not one offered"):  # what is not offered cannot be confirmed
+        assistant.confirm(asked.id, c.id)
+
+
 def test_askers_links_never_outrank_reviewers(assistant):
     """An asker's link goes when a reviewer answers the question (a correction of it, or a
     same_as link elsewhere); it never replaces a reviewer's link; it is no calibration pair and
