@@ -255,11 +255,15 @@ class SqliteCorrectionStore(CorrectionStore):
         self._lock = threading.Lock()
         self._matrix: tuple[list[str], np.ndarray] | None = None
         self._matrix_version = -1
+        self._empty: sqlite3.Connection | None = None
 
-    def _db(self) -> sqlite3.Connection:
+    def _db(self, write: bool = False) -> sqlite3.Connection:
+        if self._conn is None and not write and not self.path.exists():
+            return self._nothing_yet()  # reading creates no file (nor the index's folder)
         if self._conn is None and self.path.parent.is_dir() and not os.access(self.path.parent, os.W_OK):
             self._conn = self._read_only()
         if self._conn is None:
+            self._matrix = None  # read from the empty store until now
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
@@ -281,6 +285,19 @@ class SqliteCorrectionStore(CorrectionStore):
             self._conn = conn
         return self._conn
 
+    def _nothing_yet(self) -> sqlite3.Connection:
+        """An empty store in memory, for reads before anything is written here."""
+        if self._empty is None:
+            self._empty = self._empty_store()
+        return self._empty
+
+    def _empty_store(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        for statement in self.SCHEMA:
+            conn.execute(statement)
+        conn.execute("PRAGMA query_only = 1")
+        return conn
+
     def _read_only(self) -> sqlite3.Connection:
         """Read-only storage: the corrections as they are (immutable), or none; writes fail clearly."""
         if self.path.exists():
@@ -292,15 +309,11 @@ class SqliteCorrectionStore(CorrectionStore):
                 conn.execute("CREATE TEMP VIEW corrections AS SELECT *, "
                              + ", ".join(f"NULL AS {c}" for c in missing) + " FROM main.corrections")
             return conn
-        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        for statement in self.SCHEMA:
-            conn.execute(statement)
-        conn.execute("PRAGMA query_only = 1")
-        return conn
+        return self._empty_store()
 
     def _write(self, sql: str, args: tuple = (), corrections: bool = False) -> int:
         with self._lock:
-            cursor = self._db().execute(sql, args)
+            cursor = self._db(write=True).execute(sql, args)
             if corrections:
                 self._matrix = None
             return cursor.rowcount
@@ -402,9 +415,10 @@ class SqliteCorrectionStore(CorrectionStore):
 
     def close(self):
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-            self._conn, self._matrix = None, None
+            for conn in (self._conn, self._empty):
+                if conn is not None:
+                    conn.close()
+            self._conn, self._empty, self._matrix = None, None, None
 
 
 class PgCorrectionStore(CorrectionStore):

@@ -1375,3 +1375,24 @@ def test_a_rival_ruled_out_by_rule_or_by_a_reviewer_does_not_block(assistant):
     link = Correction(question, "", model="fake-hash", not_same_as=rival.id)
     assistant.corrections.add(link, _unit(0.999, 0.01))
     assert assistant.find_correction(question, _unit(1.0))[0].id == own.id  # the reviewer said: not the rival's
+
+
+def test_reading_an_empty_location_writes_nothing_and_a_typo_is_an_error(tmp_path):
+    """Reading corrections where none were ever written creates no file; a write then creates
+    the store, and a store reading it sees it. The CLI's reading commands call a location with
+    nothing there an error instead of an empty store."""
+    from click.testing import CliRunner
+
+    from rag.cli import cli
+
+    reader, writer = SqliteCorrectionStore(tmp_path / "idx"), SqliteCorrectionStore(tmp_path / "idx")
+    assert reader.list() == [] and reader.nearest(E.embed_query("q")) == [] and reader.get_meta("matcher") is None
+    assert not (tmp_path / "idx").exists()
+    c = Correction("how do i upgrade wombat", "Use wombat upgrade.", model="fake-hash")
+    writer.add(c, E.embed_query(c.question))
+    assert [x.id for x, _ in reader.nearest(E.embed_query(c.question))] == [c.id]
+    assert [x.id for x in reader.list()] == [c.id]
+    for command in (["corrections", "list"], ["corrections", "show", "abc"], ["feedback", "list"], ["corrections", "suggest"]):
+        result = CliRunner().invoke(cli, [*command, "--index", str(tmp_path / "typo")])
+        assert result.exit_code == 1 and "Nothing at" in result.output, result.output
+    assert not (tmp_path / "typo").exists()

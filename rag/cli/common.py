@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -49,11 +50,18 @@ def _emit(data: dict[str, Any]) -> None:
     click.echo(json.dumps(data, ensure_ascii=False))
 
 
-def _assistant(ctx: click.Context, **overrides: Any):
+def _assistant(ctx: click.Context, existing: bool = False, **overrides: Any):
+    """The assistant for the command's settings; with `existing`, for a command that only reads,
+    a local index location must hold something (a mistyped --index is an error, not an empty store)."""
     from rag.assistant import Assistant
     from rag.config import Config
+    from rag.errors import RagError
 
     config = Config.load(ctx.obj.get("config"), **overrides)
+    where = config.index
+    if existing and not where.startswith(("postgresql://", "postgres://")) and not Path(where).exists():
+        raise RagError(f"Nothing at {where}: no index and no corrections. Build one first (rag ingest PATH --index "
+                       f"{where}), or give the right --index.")
     return Assistant(config)
 
 

@@ -71,7 +71,7 @@ def feedback_confirm(ctx, answer_id, correction_id, author, index, as_json):
     question is linked to it: waiting for a reviewer (corrections_confirmed = "review", the
     default: first in `rag corrections review`), or at once ("apply")."""
     try:
-        assistant = _assistant(ctx, index=index)
+        assistant = _assistant(ctx, existing=True, index=index)
         answer = assistant.confirm(answer_id, correction_id, _author(author))
     except RagError as exc:
         _fail(exc, as_json)
@@ -99,7 +99,7 @@ def feedback_list(ctx, bad_only, open_only, index, as_json):
     correction that answered, if one did (when it answered another question: `rag correct
     ANSWER_ID --not-same-as CORRECTION_ID`)."""
     try:
-        assistant = _assistant(ctx, index=index)
+        assistant = _assistant(ctx, existing=True, index=index)
         if open_only:
             items = assistant.wrong_answers(limit=1_000_000)
         else:
@@ -217,7 +217,7 @@ def corrections_list(ctx, include_inactive, index, as_json):
     """List corrections (active ones by default); [review] marks those whose cited files changed,
     and [confirmed by the asker ...] the links askers confirmed that no reviewer has checked."""
     try:
-        items = _assistant(ctx, index=index).corrections.list(include_inactive)
+        items = _assistant(ctx, existing=True, index=index).corrections.list(include_inactive)
     except RagError as exc:
         _fail(exc, as_json)
     if as_json:
@@ -244,7 +244,7 @@ def _by_id(name: str):
 
 def _one(ctx, index, correction_id, as_json):
     try:
-        store = _assistant(ctx, index=index).corrections
+        store = _assistant(ctx, existing=True, index=index).corrections
         found = store.get(correction_id)
     except RagError as exc:
         _fail(exc, as_json)
@@ -293,7 +293,7 @@ def corrections_export(ctx, file, index):
     """Write every correction as JSONL (to FILE, default stdout): the corrections, then the
     questions linked to them, each oldest first."""
     try:
-        stored = _assistant(ctx, index=index).corrections.list(True)
+        stored = _assistant(ctx, existing=True, index=index).corrections.list(True)
         for c in sorted(stored, key=lambda c: c.linked_to is not None):  # stable: oldest first within each
             file.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
     except RagError as exc:
@@ -341,7 +341,7 @@ def corrections_overlaps(ctx, index, as_json):
     with different answers. A question between them gets neither where the classifier decides
     (corrections_margin): keep one (`rag corrections disable ID`), or make the answers agree."""
     try:
-        assistant = _assistant(ctx, index=index)
+        assistant = _assistant(ctx, existing=True, index=index)
         items = assistant.overlapping_corrections()
     except RagError as exc:
         _fail(exc, as_json)
@@ -370,7 +370,7 @@ def corrections_suggest(ctx, limit, scan, min_similarity, index, as_json):
     correct ANSWER_ID --same-as CORRECTION_ID`, or rule it out with --not-same-as (or go
     through them with `rag corrections review`); either way it is not suggested again."""
     try:
-        items = _assistant(ctx, index=index).suggest_links(limit=limit, scan=scan, min_similarity=min_similarity)
+        items = _assistant(ctx, existing=True, index=index).suggest_links(limit=limit, scan=scan, min_similarity=min_similarity)
     except RagError as exc:
         _fail(exc, as_json)
     if as_json:
@@ -398,7 +398,7 @@ def corrections_review(ctx, limit, scan, min_similarity, author, index):
     correction through an earlier link) is passed over. Exits 1 if the input ends, or a
     link fails, before the queue does."""
     try:
-        assistant = _assistant(ctx, index=index)
+        assistant = _assistant(ctx, existing=True, index=index)
         items = assistant.suggest_links(limit=limit, scan=scan, min_similarity=min_similarity)
     except RagError as exc:
         _fail(exc, False)
@@ -459,7 +459,7 @@ def corrections_pairs(ctx, file, index):
     them to a calibration set and run `rag corrections calibrate` on it."""
     from rag.corrections import link_pairs
 
-    for pair in link_pairs(_assistant(ctx, index=index).corrections):
+    for pair in link_pairs(_assistant(ctx, existing=True, index=index).corrections):
         file.write(json.dumps(pair, ensure_ascii=False) + "\n")
 
 
