@@ -811,13 +811,13 @@ class Assistant:
     def search(self, question: str, k: int | None = None, where: dict[str, Any] | None = None,
                vector: np.ndarray | None = None) -> list[Hit]:
         """The k chunks closest to the question (no LLM call)."""
+        k = _checked(question, k, self.config.top_k)
         index = self.index
         if index.info() is None:
             raise IndexNotFoundError(
                 f"No index at {index.display_location}. Build one first: rag ingest PATH --index {index.display_location}"
             )
         index.check_model(canonical_name(self.config.embedding_model), self.embedder.dimension)
-        k = k or self.config.top_k
         reranker = self.reranker
         if reranker is None:
             return self.retriever.search(question, k, where, vector)
@@ -858,6 +858,7 @@ class Assistant:
                history: list[dict[str, str]] | None = None,
                conversation_id: str | None = None) -> Iterator[str | Answer]:
         """Yield the answer text as it is generated, then the final `Answer`."""
+        _checked(question, k, self.config.top_k)
         started = time.perf_counter()
         latency: dict[str, float] = {}
         turn = 0
@@ -1037,6 +1038,15 @@ def _block(source: Source) -> str:
 
 def _context(sources: list[Source]) -> str:
     return "\n\n".join(_block(s) for s in sources) if sources else "(no excerpts found)"
+
+
+def _checked(question: str, k: int | None, default: int) -> int:
+    """The number of chunks to retrieve (`default` when None); a blank question or a k below 1 is a mistake."""
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError("The question is empty.")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise ValueError(f"k must be a whole number of at least 1, not {k!r}.")
+    return default if k is None else k
 
 
 def _ms(since: float) -> float:

@@ -109,6 +109,16 @@ def test_asking_without_an_index_says_how_to_build_one(tmp_path):
         a.ask("anything")
 
 
+@pytest.mark.parametrize("question, k", [("", None), ("   ", None), ("upgrade", 0), ("upgrade", -2), ("upgrade", 1.5)])
+def test_a_blank_question_or_a_k_below_one_is_refused(index, question, k):
+    a = assistant(index)
+    with pytest.raises(ValueError):
+        a.search(question, k)
+    with pytest.raises(ValueError):
+        a.ask(question, k)
+    assert a.corrections.recent_answers() == []  # nothing was asked, nothing logged
+
+
 def test_answer_json_shape(index):
     d = assistant(index).ask("upgrade").to_dict()
     assert {"answer", "sources", "usage", "latency_ms"} <= set(d)
@@ -176,3 +186,14 @@ def test_model_citations_are_not_second_guessed(index):
     a = assistant(index, reply="The glacier backend retries uploads five times [3].",
                   citation_attribution=True).ask("glacier uploads")
     assert [(s.n, s.attributed) for s in a.sources] == [(3, False)]
+
+
+def test_the_cli_refuses_a_blank_question_and_a_k_below_one(index):
+    from click.testing import CliRunner
+
+    from rag.cli import cli
+
+    for args in (["search", ""], ["ask", "  "], ["search", "upgrade", "-k", "0"], ["ask", "upgrade", "-k", "-1"],
+                 ["correct", "--question", " ", "--answer", "x"]):
+        result = CliRunner().invoke(cli, [*args, "--index", str(index.directory)])
+        assert result.exit_code == 2 and ("is empty" in result.output or "x>=1" in result.output), result.output

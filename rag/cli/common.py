@@ -46,6 +46,13 @@ def _where(pairs: tuple[str, ...]) -> dict | None:
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else on stdout.")
 
 
+def nonblank(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A click callback: an argument that must not be empty or blank."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("is empty")
+    return value
+
+
 def _emit(data: dict[str, Any]) -> None:
     click.echo(json.dumps(data, ensure_ascii=False))
 

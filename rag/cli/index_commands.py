@@ -17,6 +17,7 @@ from rag.cli.common import (
     cli,
     index_option,
     json_option,
+    nonblank,
     print_answer,
     where_option,
 )
@@ -78,9 +79,9 @@ def ingest(ctx, paths, index, source_url, allow_failures, as_json):
 
 
 @cli.command()
-@click.argument("question")
+@click.argument("question", callback=nonblank)
 @index_option
-@click.option("-k", "k", type=int, default=None, help="Chunks to retrieve (default 5).")
+@click.option("-k", "k", type=click.IntRange(min=1), default=None, help="Chunks to retrieve (default 5).")
 @click.option("--llm-base-url", default=None, metavar="URL", help="OpenAI-compatible endpoint (RAG_LLM_BASE_URL); default: the local model.")
 @click.option("--llm-model", default=None, metavar="NAME", help="Model name at the endpoint (RAG_LLM_MODEL).")
 @click.option("--no-stream", is_flag=True, help="Print the answer when it is complete.")
@@ -111,9 +112,9 @@ def ask(ctx, question, index, k, llm_base_url, llm_model, no_stream, where, as_j
 
 
 @cli.command()
-@click.argument("question")
+@click.argument("question", callback=nonblank)
 @index_option
-@click.option("-k", "k", type=int, default=None, help="Chunks to return (default 5).")
+@click.option("-k", "k", type=click.IntRange(min=1), default=None, help="Chunks to return (default 5).")
 @where_option
 @json_option
 @click.pass_context
@@ -162,7 +163,7 @@ def status(ctx, index, as_json):
 @cli.command(name="eval")
 @click.argument("dataset", type=click.Path(exists=True, dir_okay=False))
 @index_option
-@click.option("-k", "k", type=int, default=5, show_default=True, help="retrieval_score counts the gold page within the top k.")
+@click.option("-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="retrieval_score counts the gold page within the top k.")
 @click.option("--no-llm", is_flag=True, help="Evaluate retrieval only; do not generate answers.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default="eval-out", show_default=True,
               help="Where results.json, report.md and the PNG plots go.")

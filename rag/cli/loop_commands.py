@@ -146,6 +146,8 @@ def correct(ctx, answer_id, text, same_as, not_same_as, question, reason, author
     Correcting an answer that another correction gave replaces that one for the question: in
     the same words it is disabled, in other words the question is linked --not-same-as it. A
     correction of a question that another answers in the same words replaces that one too."""
+    if question is not None and not question.strip():
+        raise click.UsageError("--question is empty")
     if not answer_id and not question:
         raise click.UsageError("give the ANSWER_ID of a logged answer, or --question")
     if sum(x is not None for x in (text, same_as, not_same_as)) != 1:
