@@ -125,7 +125,7 @@ class Assistant:
         text = self.llm_for("rewrite").complete(prompt.render(history="\n".join(lines), question=neutral(question)),
                                                 max_tokens=64).text
         rewritten = text.strip().splitlines()[0].strip().strip('"') if text.strip() else ""
-        return rewritten if 3 <= len(rewritten) <= 500 else question
+        return rewritten if _standalone(rewritten, question) else question
 
     def warm_up(self) -> "Assistant":
         """Load the embedding model and the LLM now instead of on the first question."""
@@ -1038,6 +1038,17 @@ def _block(source: Source) -> str:
 
 def _context(sources: list[Source]) -> str:
     return "\n\n".join(_block(s) for s in sources) if sources else "(no excerpts found)"
+
+
+def _standalone(rewritten: str, question: str) -> bool:
+    """Whether a rewrite of the follow-up `question` reads as a question to ask in its place, not
+    as an answer (a small model may answer instead): a sensible length, no citation markers, and
+    no full stop where the follow-up had a question mark."""
+    if not 3 <= len(rewritten) <= min(500, len(question) + 150):
+        return False
+    if re.search(r"\[\d+\]", rewritten):
+        return False
+    return not (question.rstrip().endswith("?") and rewritten.rstrip().endswith((".", "!")))
 
 
 def _checked(question: str, k: int | None, default: int) -> int:

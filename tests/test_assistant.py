@@ -158,6 +158,18 @@ def test_a_follow_up_is_rewritten_by_its_own_model_before_retrieval(index):
     assert a.ask("how do I upgrade wombat").question == "how do I upgrade wombat"  # no history: no rewrite
 
 
+@pytest.mark.parametrize("reply", [
+    "To upgrade Wombat, download the latest version and run the installer [2].",  # an answer, cited
+    "Wombat is upgraded by running its self-update command from a terminal.",  # an answer
+    "x" * 200 + "?",  # far longer than a rewrite
+])
+def test_a_rewrite_that_reads_as_an_answer_is_not_asked(index, reply):
+    a = Assistant(Config(embedding_model="fake-hash"), index=index, embedder=E, llm=ScriptedChat("Run self-update [1]."),
+                  job_llms={"rewrite": ScriptedChat(reply)})
+    history = [{"role": "user", "content": "How do I install Wombat?"}, {"role": "assistant", "content": "Use apt [1]."}]
+    assert a.ask("and how do I upgrade it?", history=history).question == "and how do I upgrade it?"
+
+
 def test_job_models_come_from_config(tmp_path):
     from rag.llm import LocalChat, OpenAIChat, load_job_chat
 
