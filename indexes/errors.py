@@ -13,6 +13,15 @@ class ConflictError(RagError):
     """Another writer decided otherwise at the same moment, and their decision stands."""
 
 
+class NotFoundError(RagError, LookupError):
+    """A logged answer or a correction named by id is not there. `public` says so without
+    naming where it looked (the index's location is for the operator, not for HTTP clients)."""
+
+    def __init__(self, message: str, public: str):
+        super().__init__(message)
+        self.public = public
+
+
 class MissingExtraError(RagError, ImportError):
     """An optional dependency is not installed; the message names the extra."""
 

@@ -23,7 +23,7 @@ from pipelines.embed import Embedder, canonical_name, load_embedder
 from pipelines.ingest import IngestOptions, IngestReport, ingest
 from indexes.corrections import (ASKER_REASON, ASKER_REVIEW, AnswerRecord, Correction, CorrectionStore, Feedback, now,
                                  open_corrections)
-from indexes.errors import ConflictError, RagError
+from indexes.errors import ConflictError, NotFoundError, RagError
 from rag.attribution import attribute
 from rag.config import Config
 from rag.corrections import Matcher, correction_info, embed_once, opposed, question_key, same_words
@@ -583,7 +583,8 @@ class Assistant:
         if target is not None and target.same_as:  # a paraphrase of a paraphrase: link to the correction
             target = self.corrections.get(target.same_as)
         if target is None or target.not_same_as:
-            raise RagError(f"No correction {target_id!r} with an answer in the index at {self.index.display_location}.")
+            raise NotFoundError(f"No correction {target_id!r} with an answer in the index at {self.index.display_location}.",
+                                f"no correction {target_id!r} with an answer")
         if same_as and not target.active:
             raise RagError(f"Correction {target.id} is disabled: enable it first (rag corrections enable {target.id}), "
                            f"or link the question to the correction that replaced it.")
@@ -791,7 +792,8 @@ class Assistant:
         """The logged answer `answer_id`, or a clear error."""
         record = self.corrections.get_answer(answer_id)
         if record is None:
-            raise RagError(f"No logged answer with id {answer_id!r} in the index at {self.index.display_location}.")
+            raise NotFoundError(f"No logged answer with id {answer_id!r} in the index at {self.index.display_location}.",
+                                f"no answer with id {answer_id!r}")
         return record
 
     def status(self) -> dict[str, Any]:

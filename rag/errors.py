@@ -10,6 +10,7 @@ from indexes.errors import (
     LLMError,
     MissingExtraError,
     ModelNotFoundError,
+    NotFoundError,
     ParseError,
     RagError,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "LLMError",
     "MissingExtraError",
     "ModelNotFoundError",
+    "NotFoundError",
     "ParseError",
     "RagError",
 ]

@@ -37,7 +37,7 @@ from typing import Any, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from indexes.errors import ConfigError, ConflictError, MissingExtraError, RagError
+from indexes.errors import ConfigError, ConflictError, MissingExtraError, NotFoundError, RagError
 from rag.assistant import Assistant
 from rag.config import Config
 from rag.guard import clean_text as _clean  # user text reaches operators' terminals
@@ -546,6 +546,8 @@ def create_app(state: ServerState):
                                            same_as=body.same_as, not_same_as=body.not_same_as)
         except ConflictError as exc:  # another reviewer linked it the other way at the same moment
             raise HTTPException(409, str(exc)) from None
+        except NotFoundError as exc:
+            raise HTTPException(404, exc.public) from None
         except RagError as exc:
             raise HTTPException(400, str(exc)) from None
         try:  # written: corrections that answer what the matcher takes for the same question, differently

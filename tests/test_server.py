@@ -190,6 +190,9 @@ def test_corrections_need_the_bearer_token_and_then_override_answers(index):
     linked = client.post("/v1/ask", json={"question": "What is the procedure to bring Wombat to the newest version?"}).json()
     assert linked["correction"]["id"] == cid and linked["answer"] == "Use wombat upgrade --all."
     assert client.post("/v1/corrections", headers=auth, json={"question": "q"}).status_code == 400
+    for unknown in ({"answer_id": missed["id"], "same_as": "nosuch"}, {"answer_id": "0" * 32, "answer": "x"}):
+        gone = client.post("/v1/corrections", headers=auth, json=unknown)  # 404, naming no path
+        assert gone.status_code == 404 and str(index.location) not in gone.text, gone.text
     assert client.post(f"/v1/corrections/{cid}/disable", headers=auth).json()["active"] is False
     assert client.post("/v1/ask", json={"question": "how to upgrade wombat"}).json()["correction"] is None
     listed = client.get("/v1/corrections", headers=auth).json()["corrections"]
