@@ -6,6 +6,7 @@ reason a user can act on; the pipeline records it and goes on with the other fil
 
 from __future__ import annotations
 
+import codecs
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -36,10 +37,29 @@ def slugify(title: str) -> str:
     return text or "section"
 
 
+def _wide_encoding(data: bytes) -> str | None:
+    """"UTF-16" or "UTF-32" when the bytes are text in one of those (a byte-order mark, or for
+    UTF-16 without one, NUL as every other byte of mostly ASCII text), else None."""
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "UTF-32"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "UTF-16"
+    head = data[:8192]
+    if len(head) >= 8:
+        even, odd = head[0::2], head[1::2]
+        for nuls, chars in ((odd, even), (even, odd)):
+            if nuls.count(0) >= 0.9 * len(nuls) and sum(32 <= b < 127 or b in b"\t\n\r" for b in chars) >= 0.9 * len(chars):
+                return "UTF-16"
+    return None
+
+
 def decode(data: bytes) -> str:
     """UTF-8 text, or a ParseError saying why these bytes are not a text document."""
     if not data.strip():
         raise ParseError("empty file")
+    wide = _wide_encoding(data)
+    if wide:
+        raise ParseError(f"{wide} text, not UTF-8; convert the file to UTF-8 and ingest again")
     if b"\x00" in data[:8192]:
         raise ParseError("binary content (NUL bytes) in a text file")
     try:

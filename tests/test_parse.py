@@ -58,6 +58,10 @@ def test_plain_text_is_one_section_named_after_the_file():
         (b"  \n\n", "empty file"),
         (b"abc\x00\x01def", "binary"),
         (b"caf\xe9 au lait", "not UTF-8"),
+        ("# Caf\u00e9\nau lait\n".encode("utf-16"), "UTF-16 text, not UTF-8; convert"),  # with a byte-order mark
+        ("# Cafe\nau lait\n".encode("utf-16-le"), "UTF-16 text"),  # without one
+        ("# Cafe\nau lait\n".encode("utf-16-be"), "UTF-16 text"),
+        ("# Cafe\n".encode("utf-32"), "UTF-32 text"),
     ],
 )
 def test_bad_bytes_are_refused_with_a_reason(data, reason):
