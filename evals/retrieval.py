@@ -38,15 +38,19 @@ class QuestionResult:
 def load_dataset(path: str | Path) -> list[Item]:
     """JSONL lines: {"question": ..., "source": URL-or-path[#anchor], "reference_answer": optional}."""
     items = []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                items.append(Item(row["question"], row["source"], row.get("reference_answer")))
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{number}: expected a JSON object with question and source ({exc})") from None
+    try:
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 text (invalid byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                         "convert it to UTF-8") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            items.append(Item(row["question"], row["source"], row.get("reference_answer")))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{number}: expected a JSON object with question and source ({exc})") from None
     if not items:
         raise ValueError(f"{path} holds no questions")
     return items

@@ -4,6 +4,7 @@ explicit arguments. Secrets come from the environment and are never serialized."
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -136,7 +137,7 @@ class Config(BaseModel):
         try:
             return cls(**values)
         except ValidationError as exc:
-            raise ConfigError(f"Invalid configuration: {exc}") from None
+            raise ConfigError(f"Invalid configuration: {explain(exc)}") from None
 
     def to_dict(self) -> dict[str, Any]:
         """Round-trips through `Config(**d)`; the API key is left out."""
@@ -146,3 +147,15 @@ class Config(BaseModel):
     def admin_token(self) -> str:
         """`serve_admin_token` without surrounding blanks; "" when unset or blank (admin off)."""
         return self.serve_admin_token.get_secret_value().strip() if self.serve_admin_token else ""
+
+
+def explain(exc: ValidationError, sources: bool = True) -> str:
+    """A settings error in one line per setting: its name, where it can come from (with
+    `sources`), what is wrong, and the value given (unless the setting holds a secret)."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        given = "" if re.search(r"key|token|secret|password|dsn", name) else f" (got {error.get('input')!r})"
+        where = f" (RAG_{name.upper()}, rag.toml or an option)" if sources and name in Config.model_fields else ""
+        parts.append(f"{name}{where}: {error['msg']}{given}")
+    return "; ".join(parts)

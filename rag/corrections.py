@@ -867,8 +867,15 @@ def is_pair_file(path: str | Path) -> bool:
 def load_pairs(path: str | Path) -> list[dict]:
     """Labelled question pairs, [{"a": question, "b": other question, "match": bool}], from a
     JSONL (or JSON array, CSV or TSV) file of records of any shape in PAIRS_HELP."""
-    pairs = []
-    for where, row in _records(Path(path)):
+    pairs, records = [], _records(Path(path))
+    while True:
+        try:
+            where, row = next(records)
+        except StopIteration:
+            break
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path} is not UTF-8 text (invalid byte 0x{exc.object[exc.start]:02x}); "
+                             "convert it to UTF-8") from None
         try:
             found = pairs_from_row(row)
         except ValueError as exc:

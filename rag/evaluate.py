@@ -7,11 +7,13 @@ import statistics
 from pathlib import Path
 from typing import Any, Callable
 
+from pydantic import ValidationError
+
 from evals.judges import faithfulness, pairwise, quality
 from evals.retrieval import Item, evaluate_retrieval, results_to_json
 from indexes.errors import ConfigError
 from rag.assistant import Assistant
-from rag.config import Config
+from rag.config import Config, explain
 from rag.pricing import cost_usd, price_table
 
 CHUNKING = {"chunk_tokens", "chunk_overlap"}
@@ -26,6 +28,15 @@ def parse_sweeps(specs: list[str]) -> dict[str, list[Any]]:
         if not values or (name != "k" and name not in Config.model_fields):
             raise ConfigError(f"--sweep {spec!r}: expected NAME=V1,V2 with NAME a setting (see docs/configuration.md) or k")
         swept[name] = [_value(v.strip()) for v in values.split(",") if v.strip()]
+        for value in swept[name]:
+            if name == "k":
+                if not isinstance(value, int) or value < 1:
+                    raise ConfigError(f"--sweep {spec!r}: k must be a whole number of at least 1, not {value!r}")
+                continue
+            try:
+                Config(**{name: value})
+            except ValidationError as exc:
+                raise ConfigError(f"--sweep {spec!r}: {explain(exc, sources=False)}") from None
     return swept
 
 

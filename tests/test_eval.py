@@ -30,6 +30,30 @@ def test_load_dataset_reports_bad_lines(tmp_path):
     bad.write_text('{"question": "x", "source": "y"}\n{"nope": 1}\n')
     with pytest.raises(ValueError, match="bad.jsonl:2"):
         load_dataset(bad)
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes('{"question": "caf\u00e9?", "source": "y"}\n'.encode("latin-1"))
+    with pytest.raises(ValueError, match="latin.jsonl is not UTF-8 text"):
+        load_dataset(latin)
+    from rag.corrections import load_pairs
+
+    latin.write_bytes('{"a": "caf\u00e9?", "b": "the caf\u00e9?", "match": true}\n'.encode("latin-1"))
+    with pytest.raises(ValueError, match="latin.jsonl is not UTF-8 text"):
+        load_pairs(latin)
+
+
+@pytest.mark.parametrize("spec, says", [
+    ("k=abc", "k must be a whole number"), ("k=0", "k must be a whole number"),
+    ("retrieval_mode=foo", "retrieval_mode: Input should be 'dense', 'lexical' or 'hybrid' (got 'foo')"),
+    ("top_k=3,x", "top_k: Input should be a valid integer"), ("nope=1", "expected NAME=V1,V2"),
+])
+def test_a_bad_sweep_says_which_value(spec, says):
+    from rag.errors import ConfigError
+    from rag.evaluate import parse_sweeps
+
+    with pytest.raises(ConfigError) as caught:
+        parse_sweeps([spec])
+    assert says in str(caught.value) and "errors.pydantic.dev" not in str(caught.value)
+    assert parse_sweeps(["k=3,5", "retrieval_mode=dense,hybrid"]) == {"k": [3, 5], "retrieval_mode": ["dense", "hybrid"]}
 
 
 def test_rag_eval_says_the_review_queue_floor_is_for_question_pairs(tmp_path):

@@ -41,5 +41,12 @@ def test_config_round_trips_and_never_serializes_the_api_key(monkeypatch):
 
 def test_invalid_config_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("RAG_TOP_K", "zero")
-    with pytest.raises(ConfigError, match="top_k"):
+    with pytest.raises(ConfigError) as caught:
         Config.load()
+    assert str(caught.value) == ("Invalid configuration: top_k (RAG_TOP_K, rag.toml or an option): Input should be a "
+                                 "valid integer, unable to parse string as an integer (got 'zero')")
+    monkeypatch.delenv("RAG_TOP_K")
+    monkeypatch.setenv("RAG_LLM_API_KEY", "")
+    with pytest.raises(ConfigError) as caught:
+        Config.load(serve_admin_token=["a secret"])
+    assert "a secret" not in str(caught.value)
