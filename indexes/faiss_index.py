@@ -361,6 +361,10 @@ class FaissIndex(VectorIndex):
             os.close(lock_fd)
 
     def _write_error(self, exc: BaseException) -> IndexWriteError:
+        blocking = next((p for p in (self.directory, *self.directory.parents) if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            return IndexWriteError(f"Cannot write an index at {self.location}: {blocking} is a file, not a folder. "
+                                   "Give --index a folder (a new one, or an index).")
         problem = storage_problem(exc) or str(exc)
         return IndexWriteError(
             f"Cannot write to the index at {self.location}: {problem}. Nothing was changed; the index "

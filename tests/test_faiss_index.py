@@ -48,3 +48,24 @@ def test_vectors_round_trip_exactly(index):
     for f in index.directory.glob("*.faiss"):
         f.unlink()
     assert np.allclose(index.search(v[0], 1)[0].score, 1.0, atol=1e-3)
+
+
+def test_an_index_location_that_is_a_file_says_so(tmp_path):
+    from indexes.errors import IndexWriteError
+
+    (tmp_path / "notes.txt").write_text("not an index")
+    for where in (tmp_path / "notes.txt", tmp_path / "notes.txt" / "idx"):
+        with pytest.raises(IndexWriteError, match="notes.txt is a file, not a folder"):
+            with FaissIndex(where).writer(IndexInfo("fake-hash", 64)):
+                pass
+
+
+def test_ingesting_a_folder_with_nothing_to_read_says_so(tmp_path):
+    from click.testing import CliRunner
+
+    from rag.cli import cli
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "table.csv").write_text("a,b\n")
+    result = CliRunner().invoke(cli, ["ingest", str(tmp_path / "docs"), "--index", str(tmp_path / "idx")])
+    assert result.exit_code == 0 and "No files to ingest under" in result.output and "md " in result.output

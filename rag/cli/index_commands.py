@@ -63,6 +63,10 @@ def ingest(ctx, paths, index, source_url, allow_failures, as_json):
             f"{report.removed} removed, {len(report.failed)} failed; "
             f"{report.chunks_written} chunks written in {report.seconds:.1f}s"
         )
+        if not (report.new or report.changed or report.unchanged or report.removed or report.failed):
+            kinds = " ".join(e.lstrip(".") for e in assistant.config.extensions)
+            click.secho(f"No files to ingest under {', '.join(paths)}: rag reads {kinds} files "
+                        "(the `extensions` setting); others are left alone.", fg="yellow", err=True)
         if report.same_as_indexed:
             new, old = report.same_as_indexed[0]
             click.secho(f"{len(report.same_as_indexed)} new files have the same content as files already in the index "
