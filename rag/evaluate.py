@@ -95,7 +95,8 @@ def run_eval(
         assistant.search(items[0].question, run_k)  # warm up: model loads are not query latency
 
         def retrieve(question: str, depth: int) -> list[list[str]]:
-            return [[i for i in (h.chunk.url, h.chunk.path) if i] for h in assistant.search(question, depth)]
+            return [[i for i in (h.chunk.url, h.chunk.path, h.chunk.anchor and f"{h.chunk.path}#{h.chunk.anchor}") if i]
+                    for h in assistant.search(question, depth)]
 
         if on_progress:
             on_progress(f"evaluating {params or 'the configuration'} on {len(items)} questions")

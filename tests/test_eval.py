@@ -85,6 +85,8 @@ def test_rag_eval_cli_with_a_sweep_writes_report_and_plots(docs, ray_local):
     assert len(runs) == 6 and {r["params"]["retrieval_mode"] for r in runs} == {"dense", "lexical", "hybrid"}
     best = max(r["retrieval_score"] for r in runs if r["k"] == 3)
     assert best >= 5 / 6
+    # the gold sections are path#anchor (no --source-url): they count against the chunks' anchors
+    assert max(r["anchor_hit_rate"] for r in runs if r["k"] == 3) >= 5 / 6
     for name in ("results.json", "report.md", "hit_at_k.png", "retrieval_score_by_retrieval_mode.png", "retrieval_score_by_k.png"):
         assert (docs.parent / "out" / name).stat().st_size > 0
     assert (docs.parent / "out" / "hit_at_k.png").read_bytes()[:4] == b"\x89PNG"
