@@ -50,8 +50,9 @@ def cited_numbers(text: str, available: int) -> list[int]:
 
 
 def citation_grammar(blocks: int, sentences: int = 3) -> str:
-    """GBNF for an answer of up to `sentences` sentences, each ending with a citation of one
-    of the `blocks` context blocks, or "I do not know." Small local models that ignore the
+    """GBNF for an answer of up to `sentences` statements (8 to 200 characters, which may hold
+    more than one sentence), each ending with a citation of one of the `blocks` context
+    blocks, or "I do not know." Small local models that ignore the
     citation instruction follow a grammar: llama.cpp masks every token that would break it."""
     cite = " | ".join(f'"{n}"' for n in range(1, blocks + 1))
     if not cite:
