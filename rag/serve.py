@@ -8,10 +8,13 @@ config: `serve_replicas`, `serve_max_replicas` (autoscale between the two when l
 
 from __future__ import annotations
 
+import errno
 import logging
-from typing import Any
+import os
+import socket
+from typing import Any, Callable
 
-from indexes.errors import MissingExtraError
+from indexes.errors import MissingExtraError, RagError
 from rag.config import Config
 
 log = logging.getLogger(__name__)
@@ -71,26 +74,56 @@ def build_application(config: Config):
     return AssistantServer.options(**deployment_options(config)).bind(config)
 
 
-def run(config: Config, blocking: bool = True):
-    """Start Ray (or join RAY_ADDRESS) and Ray Serve on config.serve_host:serve_port, then the app."""
+def check_port(host: str, port: int) -> None:
+    """Raise RagError, with what to do, when nothing could listen on host:port (in use, not allowed)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no reason
+            probe.bind(address)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise _port_in_use(host, port) from None
+        reason = exc.strerror or str(exc)
+        raise RagError(f"Cannot listen on {host}:{port} ({reason}); check --host and --port.") from None
+
+
+def _port_in_use(host: str, port: int) -> RagError:
+    return RagError(f"Port {port} on {host} is in use (another server?); pick another with --port.")
+
+
+def run(config: Config, blocking: bool = True, on_ray_started: Callable[[], None] | None = None):
+    """Start Ray (or join RAY_ADDRESS) and Ray Serve on config.serve_host:serve_port, then the app.
+
+    `on_ray_started` runs once Ray is up, before Serve starts: the place for the caller's
+    signal handlers, since `ray.init` replaces those of SIGTERM.
+    """
     from pipelines.ingest import ensure_ray
     from rag.server import check_admin_token
 
     check_admin_token(config.admin_token)  # here, not as a replica that fails to start
+    if not os.environ.get("RAY_ADDRESS"):  # on a cluster the proxies listen elsewhere, or already do
+        check_port(config.serve_host, config.serve_port)  # before Ray's start, not after it
 
     ensure_ray()
+    if on_ray_started:
+        on_ray_started()
     from ray import serve
 
     logging.getLogger("ray.serve").setLevel(logging.WARNING)  # the CLI says what matters itself
-    serve.start(http_options={"host": config.serve_host, "port": config.serve_port},
-                logging_config={"log_level": "WARNING", "enable_access_log": False})
-    return serve.run(build_application(config), name=APP_NAME, route_prefix="/", blocking=blocking)
+    try:
+        serve.start(http_options={"host": config.serve_host, "port": config.serve_port},
+                    logging_config={"log_level": "WARNING", "enable_access_log": False})
+        return serve.run(build_application(config), name=APP_NAME, route_prefix="/", blocking=blocking)
+    except Exception as exc:
+        if "Failed to bind to address" in str(exc):  # taken between the check and Serve's proxy
+            raise _port_in_use(config.serve_host, config.serve_port) from exc
+        raise
 
 
 def shutdown() -> None:
     """Stop this application; on a shared cluster (RAY_ADDRESS) the others keep running."""
-    import os
-
     from ray import serve
 
     if os.environ.get("RAY_ADDRESS"):

@@ -56,13 +56,15 @@ def served(tmp_path_factory):
     else:
         proc.kill()
         raise AssertionError("rag serve did not become healthy:\n" + (work / "serve.log").read_text())
-    yield {"url": url, "index": index, "env": env, "work": work, "proc": proc}
-    proc.send_signal(signal.SIGINT)
+    yield {"url": url, "index": index, "env": env, "work": work, "proc": proc, "port": port}
+    proc.send_signal(signal.SIGTERM)  # as systemd and `docker stop` do: the same clean stop as Ctrl-C
     try:
         proc.wait(60)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
     log.close()
+    stopped = (work / "serve.log").read_text()
+    assert proc.returncode == 0 and "Stopping." in stopped and "SIGTERM received" not in stopped, stopped[-3000:]
 
 
 def post(served, path, body, **kwargs):
@@ -231,6 +233,15 @@ def test_serve_refuses_an_empty_index(tmp_path):
     result = subprocess.run([RAG, "serve", "--index", str(tmp_path / "nothing")], capture_output=True, text=True,
                             timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert result.returncode == 1 and "rag ingest" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_on_a_taken_port_says_so_in_one_line(served):
+    result = subprocess.run([RAG, "serve", "--index", served["index"], "--port", str(served["port"])],
+                            capture_output=True, text=True, timeout=120, env=served["env"])
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: Port {served['port']} on 127.0.0.1 is in use (another server?); pick another with --port.")
+    assert "Traceback" not in result.stderr
 
 
 def test_serve_runs_without_a_network(served, tmp_path):

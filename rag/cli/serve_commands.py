@@ -84,7 +84,7 @@ def serve(ctx, index, host, port, llm_base_url, llm_model, replicas, max_replica
     """Serve the assistant: HTTP API, OpenAI-compatible chat completions and a chat page.
 
     \b
-    Runs on Ray Serve until Ctrl-C. Open http://HOST:PORT/ for the chat page.
+    Runs on Ray Serve until Ctrl-C or SIGTERM. Open http://HOST:PORT/ for the chat page.
     API: POST /v1/ask, /v1/ask/stream (SSE), /v1/feedback, /v1/chat/completions;
     /v1/corrections with a bearer token (RAG_SERVE_ADMIN_TOKEN). See docs/serve.md.
     """
@@ -100,9 +100,9 @@ def serve(ctx, index, host, port, llm_base_url, llm_model, replicas, max_replica
         if not status["chunks"]:
             raise RagError(f"The index at {status['index']} is empty or missing. Build it first: "
                            f"rag ingest PATH --index {assistant.index.display_location}")
-        signal.signal(signal.SIGTERM, _interrupt)  # stop cleanly on SIGTERM too
         click.echo(f"Starting the assistant on {status['chunks']} chunks from {status['index']} ...", err=True)
-        server.run(config, blocking=False)
+        # SIGTERM (systemd, docker stop) stops as Ctrl-C does; set once Ray is up, as ray.init replaces it
+        server.run(config, blocking=False, on_ray_started=lambda: signal.signal(signal.SIGTERM, _interrupt))
         click.echo(f"Serving at http://{config.serve_host}:{config.serve_port}/ (Ctrl-C to stop)", err=True)
         if config.admin_token:
             click.echo(f"Reviewers' page: http://{config.serve_host}:{config.serve_port}/review (the admin token)",
@@ -114,9 +114,12 @@ def serve(ctx, index, host, port, llm_base_url, llm_model, replicas, max_replica
         server.shutdown()
     except RagError as exc:
         _fail(exc, False)
-    except Exception as exc:  # Ray Serve could not start: a port in use, a replica that failed
-        _fail(RagError(f"The server could not start: {exc}. Ray's logs (/tmp/ray/session_latest/logs) "
-                       "have the details."), False)
+    except Exception as exc:  # Ray Serve could not start: a replica that failed, ...
+        # Ray's errors carry the remote traceback: its last line says what happened, the logs the rest
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = lines[-1] if lines else type(exc).__name__
+        _fail(RagError(f"The server could not start: {reason}. Ray's logs "
+                       "(/tmp/ray/session_latest/logs) have the details."), False)
 
 
 def _interrupt(signum, frame):
