@@ -252,46 +252,50 @@ class SqliteCorrectionStore(CorrectionStore):
     def __init__(self, directory: str | Path):
         self.path = Path(directory) / "corrections.sqlite"
         self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # writes and the matrix of `nearest`
+        self._opening = threading.Lock()  # the connection is opened once, whoever asks first
         self._matrix: tuple[list[str], np.ndarray] | None = None
-        self._matrix_version = -1
+        self._matrix_key: tuple[int, int] | None = None  # (connection, data_version) it was read at
         self._empty: sqlite3.Connection | None = None
 
     def _db(self, write: bool = False) -> sqlite3.Connection:
-        if self._conn is None and not write and not self.path.exists():
-            return self._nothing_yet()  # reading creates no file (nor the index's folder)
-        if self._conn is None and self.path.parent.is_dir() and not os.access(self.path.parent, os.W_OK):
-            self._conn = self._read_only()
-        if self._conn is None:
-            self._matrix = None  # read from the empty store until now
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            for statement in self.SCHEMA:
-                conn.execute(statement)
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(answers)")}
-            if "conversation_id" not in columns:  # written before conversations existed
-                conn.execute("ALTER TABLE answers ADD COLUMN conversation_id TEXT")
-                conn.execute("ALTER TABLE answers ADD COLUMN turn INTEGER NOT NULL DEFAULT 0")
-            conn.execute("CREATE INDEX IF NOT EXISTS answers_conversation ON answers (conversation_id, turn)")
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(corrections)")}
-            for column in _LINKS:  # written before linked questions existed
-                if column not in columns:
-                    try:
-                        conn.execute(f"ALTER TABLE corrections ADD COLUMN {column} TEXT")
-                    except sqlite3.OperationalError as exc:  # another replica added it first
-                        if "duplicate column" not in str(exc):
-                            raise
-            self._conn = conn
-        return self._conn
+        conn = self._conn
+        if conn is not None:
+            return conn
+        with self._opening:
+            if self._conn is None:
+                if not write and not self.path.exists():
+                    if self._empty is None:
+                        self._empty = self._empty_store()
+                    return self._empty  # reading creates no file (nor the index's folder)
+                self._conn = self._open()
+            return self._conn
 
-    def _nothing_yet(self) -> sqlite3.Connection:
-        """An empty store in memory, for reads before anything is written here."""
-        if self._empty is None:
-            self._empty = self._empty_store()
-        return self._empty
+    def _open(self) -> sqlite3.Connection:
+        if self.path.parent.is_dir() and not os.access(self.path.parent, os.W_OK):
+            return self._read_only()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        for statement in self.SCHEMA:
+            conn.execute(statement)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(answers)")}
+        if "conversation_id" not in columns:  # written before conversations existed
+            conn.execute("ALTER TABLE answers ADD COLUMN conversation_id TEXT")
+            conn.execute("ALTER TABLE answers ADD COLUMN turn INTEGER NOT NULL DEFAULT 0")
+        conn.execute("CREATE INDEX IF NOT EXISTS answers_conversation ON answers (conversation_id, turn)")
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(corrections)")}
+        for column in _LINKS:  # written before linked questions existed
+            if column not in columns:
+                try:
+                    conn.execute(f"ALTER TABLE corrections ADD COLUMN {column} TEXT")
+                except sqlite3.OperationalError as exc:  # another replica added it first
+                    if "duplicate column" not in str(exc):
+                        raise
+        return conn
 
     def _empty_store(self) -> sqlite3.Connection:
+        """An empty store in memory: reads before anything is written here, or a read-only folder without one."""
         conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         for statement in self.SCHEMA:
             conn.execute(statement)
@@ -357,13 +361,15 @@ class SqliteCorrectionStore(CorrectionStore):
 
     def nearest(self, vector, n=3):
         with self._lock:
-            # data_version moves when another connection (a replica, `rag correct`) commits
-            version = self._db().execute("PRAGMA data_version").fetchone()[0]
-            if self._matrix is None or self._matrix_version != version:
-                rows = self._db().execute("SELECT id, embedding FROM corrections WHERE active = 1").fetchall()
+            # data_version moves when another connection (a replica, `rag correct`) commits; the
+            # connection changes when the file appears (until then, reads see an empty store)
+            conn = self._db()
+            key = (id(conn), conn.execute("PRAGMA data_version").fetchone()[0])
+            if self._matrix is None or self._matrix_key != key:
+                rows = conn.execute("SELECT id, embedding FROM corrections WHERE active = 1").fetchall()
                 ids = [r[0] for r in rows]
                 matrix = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows]) if rows else np.zeros((0, 1), np.float32)
-                self._matrix, self._matrix_version = (ids, matrix), version
+                self._matrix, self._matrix_key = (ids, matrix), key
             ids, matrix = self._matrix
         if not ids:
             return []

@@ -21,6 +21,9 @@ class NotFoundError(RagError, LookupError):
         super().__init__(message)
         self.public = public
 
+    def __reduce__(self):  # pickles (across Ray, say) with both messages
+        return type(self), (str(self), self.public)
+
 
 class MissingExtraError(RagError, ImportError):
     """An optional dependency is not installed; the message names the extra."""

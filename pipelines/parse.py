@@ -39,7 +39,7 @@ def slugify(title: str) -> str:
 
 def _wide_encoding(data: bytes) -> str | None:
     """"UTF-16" or "UTF-32" when the bytes are text in one of those (a byte-order mark, or for
-    UTF-16 without one, NUL as every other byte of mostly ASCII text), else None."""
+    UTF-16 without one, NUL as every other byte of text in the Latin alphabets), else None."""
     if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         return "UTF-32"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -48,7 +48,7 @@ def _wide_encoding(data: bytes) -> str | None:
     if len(head) >= 8:
         even, odd = head[0::2], head[1::2]
         for nuls, chars in ((odd, even), (even, odd)):
-            if nuls.count(0) >= 0.9 * len(nuls) and sum(32 <= b < 127 or b in b"\t\n\r" for b in chars) >= 0.9 * len(chars):
+            if nuls.count(0) >= 0.9 * len(nuls) and sum(b >= 32 or b in b"\t\n\r" for b in chars) >= 0.9 * len(chars):
                 return "UTF-16"
     return None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import numbers
 import os
 import re
 import time
@@ -777,7 +778,9 @@ class Assistant:
                               active=self.config.corrections_confirmed == "apply")
         except ConflictError:
             raise
-        except RagError as exc:  # the correction was disabled or removed meanwhile
+        except NotFoundError:  # removed meanwhile (the message for the asker names no path)
+            raise ConflictError(f"Correction {correction_id} was disabled or removed meanwhile: ask it again.") from None
+        except RagError as exc:  # disabled meanwhile
             raise ConflictError(f"{exc} Ask the question again.") from None
         correction = self.corrections.get(link.same_as)
         if correction is None or not correction.active:
@@ -1045,22 +1048,22 @@ def _context(sources: list[Source]) -> str:
 
 def _standalone(rewritten: str, question: str) -> bool:
     """Whether a rewrite of the follow-up `question` reads as a question to ask in its place, not
-    as an answer (a small model may answer instead): a sensible length, no citation markers, and
-    no full stop where the follow-up had a question mark."""
+    as an answer (a small model may answer instead, citing a block): a sensible length, and no
+    citation such as "[2]" closing a sentence ("arr[0]" in a question is no citation)."""
     if not 3 <= len(rewritten) <= min(500, len(question) + 150):
         return False
-    if re.search(r"\[\d+\]", rewritten):
-        return False
-    return not (question.rstrip().endswith("?") and rewritten.rstrip().endswith((".", "!")))
+    return not re.search(r"\[\d+\](?=\s*[.!?;,]|\s*$)", rewritten)
 
 
 def _checked(question: str, k: int | None, default: int) -> int:
     """The number of chunks to retrieve (`default` when None); a blank question or a k below 1 is a mistake."""
     if not isinstance(question, str) or not question.strip():
         raise ValueError("The question is empty.")
-    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+    if k is None:
+        return default
+    if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a whole number of at least 1, not {k!r}.")
-    return default if k is None else k
+    return int(k)
 
 
 def _ms(since: float) -> float:

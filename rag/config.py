@@ -4,7 +4,6 @@ explicit arguments. Secrets come from the environment and are never serialized."
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -155,7 +154,10 @@ def explain(exc: ValidationError, sources: bool = True) -> str:
     parts = []
     for error in exc.errors(include_url=False):
         name = ".".join(str(part) for part in error["loc"]) or "settings"
-        given = "" if re.search(r"key|token|secret|password|dsn", name) else f" (got {error.get('input')!r})"
-        where = f" (RAG_{name.upper()}, rag.toml or an option)" if sources and name in Config.model_fields else ""
+        field = Config.model_fields.get(str(error["loc"][0])) if error["loc"] else None
+        secret = (field is None or "Secret" in str(field.annotation) or error["type"] == "extra_forbidden"
+                  or isinstance(error.get("input"), dict))  # a mistyped name may hold a secret too
+        given = "" if secret else f" (got {error.get('input')!r})"
+        where = f" (RAG_{name.upper()}, the config file or an option)" if sources and field is not None else ""
         parts.append(f"{name}{where}: {error['msg']}{given}")
     return "; ".join(parts)

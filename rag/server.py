@@ -373,6 +373,8 @@ def create_app(state: ServerState):
 
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError):
+        if isinstance(exc, NotFoundError):  # an answer or a correction went between two reads
+            return error(request, 404, exc.public)
         # the index, a model or the database is not available: the operator must act
         ref = reference(exc, f"on {request.method} {request.url.path}")
         return error(request, 503, f"the assistant is not available right now (reference {ref})")

@@ -111,7 +111,10 @@ def test_asking_without_an_index_says_how_to_build_one(tmp_path):
 
 @pytest.mark.parametrize("question, k", [("", None), ("   ", None), ("upgrade", 0), ("upgrade", -2), ("upgrade", 1.5)])
 def test_a_blank_question_or_a_k_below_one_is_refused(index, question, k):
+    import numpy as np
+
     a = assistant(index)
+    assert len(a.search("upgrade", np.int64(2))) == 2  # any whole number
     with pytest.raises(ValueError):
         a.search(question, k)
     with pytest.raises(ValueError):
@@ -158,16 +161,18 @@ def test_a_follow_up_is_rewritten_by_its_own_model_before_retrieval(index):
     assert a.ask("how do I upgrade wombat").question == "how do I upgrade wombat"  # no history: no rewrite
 
 
-@pytest.mark.parametrize("reply", [
-    "To upgrade Wombat, download the latest version and run the installer [2].",  # an answer, cited
-    "Wombat is upgraded by running its self-update command from a terminal.",  # an answer
-    "x" * 200 + "?",  # far longer than a rewrite
+@pytest.mark.parametrize("reply, asked", [
+    ("To upgrade Wombat, download the latest version and run the installer [2].", None),  # an answer, cited
+    ("Run the installer [1]", None),
+    ("x" * 200 + "?", None),  # far longer than a rewrite
+    ("Tell me more about upgrading Wombat.", "Tell me more about upgrading Wombat."),  # a request is a rewrite too
+    ("What does wombat.versions()[0] return after an upgrade?", "What does wombat.versions()[0] return after an upgrade?"),
 ])
-def test_a_rewrite_that_reads_as_an_answer_is_not_asked(index, reply):
+def test_a_rewrite_that_reads_as_an_answer_is_not_asked(index, reply, asked):
     a = Assistant(Config(embedding_model="fake-hash"), index=index, embedder=E, llm=ScriptedChat("Run self-update [1]."),
                   job_llms={"rewrite": ScriptedChat(reply)})
     history = [{"role": "user", "content": "How do I install Wombat?"}, {"role": "assistant", "content": "Use apt [1]."}]
-    assert a.ask("and how do I upgrade it?", history=history).question == "and how do I upgrade it?"
+    assert a.ask("and how do I upgrade it?", history=history).question == (asked or "and how do I upgrade it?")
 
 
 def test_job_models_come_from_config(tmp_path):

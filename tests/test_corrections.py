@@ -1396,3 +1396,9 @@ def test_reading_an_empty_location_writes_nothing_and_a_typo_is_an_error(tmp_pat
         result = CliRunner().invoke(cli, [*command, "--index", str(tmp_path / "typo")])
         assert result.exit_code == 1 and "Nothing at" in result.output, result.output
     assert not (tmp_path / "typo").exists()
+    import click
+
+    from rag.cli.common import _assistant
+
+    ctx = click.Context(cli, obj={})  # a database is never "nothing there": it says so itself
+    assert _assistant(ctx, existing=True, index="postgresql://u@localhost:1/db").config.index.startswith("postgresql://")

@@ -60,6 +60,7 @@ def test_plain_text_is_one_section_named_after_the_file():
         (b"caf\xe9 au lait", "not UTF-8"),
         ("# Caf\u00e9\nau lait\n".encode("utf-16"), "UTF-16 text, not UTF-8; convert"),  # with a byte-order mark
         ("# Cafe\nau lait\n".encode("utf-16-le"), "UTF-16 text"),  # without one
+        ("# \u00c9t\u00e9 \u00e0 l'\u00eele\n".encode("utf-16-le"), "UTF-16 text"),  # accents too
         ("# Cafe\nau lait\n".encode("utf-16-be"), "UTF-16 text"),
         ("# Cafe\n".encode("utf-32"), "UTF-32 text"),
     ],

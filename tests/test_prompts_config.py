@@ -43,10 +43,12 @@ def test_invalid_config_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("RAG_TOP_K", "zero")
     with pytest.raises(ConfigError) as caught:
         Config.load()
-    assert str(caught.value) == ("Invalid configuration: top_k (RAG_TOP_K, rag.toml or an option): Input should be a "
-                                 "valid integer, unable to parse string as an integer (got 'zero')")
+    assert str(caught.value) == ("Invalid configuration: top_k (RAG_TOP_K, the config file or an option): Input should be "
+                                 "a valid integer, unable to parse string as an integer (got 'zero')")
     monkeypatch.delenv("RAG_TOP_K")
-    monkeypatch.setenv("RAG_LLM_API_KEY", "")
-    with pytest.raises(ConfigError) as caught:
-        Config.load(serve_admin_token=["a secret"])
-    assert "a secret" not in str(caught.value)
+    with pytest.raises(ConfigError, match=r"chunk_tokens .*greater than or equal to 16 \(got 3\)"):
+        Config.load(chunk_tokens=3)
+    for secret in ({"serve_admin_token": ["a secret"]}, {"serve_admin_tokn": "a secret"}):  # a secret, or a mistyped name
+        with pytest.raises(ConfigError) as caught:
+            Config.load(**secret)
+        assert "a secret" not in str(caught.value)

@@ -518,7 +518,8 @@ def corrections_import(ctx, file, index, as_json):
                 add(c, has_id)
         empty = assistant.index.info() is None
     except UnicodeDecodeError as exc:
-        done = f"; the {len(added)} corrections before it are imported" if added else ""
+        done = (f"; the {len(added)} corrections before it are imported, not the linked questions (run the import "
+                "again once it is fixed: what is there is skipped)" if added else "")
         _fail(RagError(f"{file.name} is not UTF-8 text (invalid byte 0x{exc.object[exc.start]:02x}); "
                        f"convert it to UTF-8{done}"), as_json)
     except (RagError, ValueError, TypeError) as exc:
