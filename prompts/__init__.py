@@ -37,8 +37,13 @@ class Prompt:
 
 
 def load(name: str, directory: str | Path | None = None) -> Prompt:
-    """The template `name` from `directory` (default: the bundled templates)."""
+    """The template `name` from `directory`, or the bundled one when `directory` has none
+    (a folder of your own may override only some templates)."""
+    if directory is not None and not Path(directory).is_dir():
+        raise FileNotFoundError(f"The prompts folder {directory} (prompts_dir) does not exist")
     path = Path(directory or TEMPLATE_DIR) / f"{name}.md"
+    if not path.exists() and directory is not None and (TEMPLATE_DIR / f"{name}.md").exists():
+        path = TEMPLATE_DIR / f"{name}.md"
     if not path.exists():
         available = ", ".join(sorted(p.stem for p in Path(directory or TEMPLATE_DIR).glob("*.md")))
         raise FileNotFoundError(f"No prompt template {name!r} in {path.parent} (available: {available})")

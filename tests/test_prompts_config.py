@@ -20,6 +20,9 @@ def test_own_template_directory(tmp_path):
     assert p.id == "terse@v3" and p.render(question="x") == [{"role": "user", "content": "Q=x"}]
     with pytest.raises(FileNotFoundError, match="available: terse"):
         prompts.load("missing", tmp_path)
+    assert prompts.load("rewrite", tmp_path).name == "rewrite"  # what the folder lacks is the bundled template
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        prompts.load("answer", tmp_path / "typo")
 
 
 def test_config_layers_defaults_toml_env_overrides(workdir, monkeypatch):
