@@ -78,9 +78,11 @@ class Assistant:
                  job_llms: dict[str, ChatModel] | None = None, **overrides: Any):
         if index is not None and not isinstance(index, VectorIndex):  # a location: Assistant(index=".rag")
             overrides["index"], index = str(index), None
+        if job_llms and any(isinstance(v, dict) for v in job_llms.values()):  # the setting: {"job": {"base_url": ...}}
+            overrides["job_llms"], job_llms = job_llms, None
         self.config = config if config is not None else Config.load(**overrides)
         if config is not None and overrides:
-            self.config = self.config.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+            self.config = config.updated(**overrides)
         self._index, self._embedder, self._llm = index, embedder, llm
         self._job_llms: dict[str, ChatModel] = dict(job_llms or {})
         self._retriever: Retriever | None = None

@@ -3,10 +3,11 @@ explicit arguments. Secrets come from the environment and are never serialized."
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -95,11 +96,12 @@ class Config(BaseModel):
                            "answer sentence (marked attributed), instead of every retrieved block.")
     llm_timeout: float = Field(60.0, gt=0, description="Seconds before an endpoint call is abandoned.")
     llm_max_retries: int = Field(3, ge=0)
-    job_llms: dict[str, dict[str, str]] = Field(
+    job_llms: dict[Literal["rewrite", "rerank", "judge"], dict[Literal["base_url", "model"], str]] = Field(
         default_factory=dict,
         description='A model per job: {"rewrite": {"base_url": "local"}, "rerank": {"base_url": URL, "model": NAME}, '
                     '"judge": {...}}; jobs not listed use the answering model.')
-    prices: dict[str, list[float]] = Field(default_factory=dict, description="USD per million [input, output] tokens by model name; added to the built-in table.")
+    prices: dict[str, Annotated[list[float], Field(min_length=2, max_length=2)]] = Field(
+        default_factory=dict, description="USD per million [input, output] tokens by model name; added to the built-in table.")
     price_model: str | None = Field(None, description="Price answers as this model (default: the answering model's name).")
 
     # the assistant server (rag serve)
@@ -131,10 +133,26 @@ class Config(BaseModel):
         for name, field in cls.model_fields.items():
             raw = os.environ.get(ENV_PREFIX + name.upper())
             if raw is not None and raw != "":
-                values[name] = raw.split(",") if field.annotation == list[str] else raw
+                if get_origin(field.annotation) is dict:  # RAG_JOB_LLMS, RAG_PRICES: JSON
+                    try:
+                        values[name] = json.loads(raw)
+                    except json.JSONDecodeError as exc:
+                        raise ConfigError(f"{ENV_PREFIX + name.upper()} is not JSON ({exc.msg}); give a JSON object, "
+                                          "as in the config file") from None
+                else:
+                    values[name] = raw.split(",") if field.annotation == list[str] else raw
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls(**values)
+        except ValidationError as exc:
+            raise ConfigError(f"Invalid configuration: {explain(exc)}") from None
+
+    def updated(self, **changes: Any) -> "Config":
+        """A copy with `changes` (None ignored), validated as `load` validates."""
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        values.update({k: v for k, v in changes.items() if v is not None})
+        try:
+            return type(self)(**values)
         except ValidationError as exc:
             raise ConfigError(f"Invalid configuration: {explain(exc)}") from None
 
@@ -158,6 +176,6 @@ def explain(exc: ValidationError, sources: bool = True) -> str:
         secret = (field is None or "Secret" in str(field.annotation) or error["type"] == "extra_forbidden"
                   or isinstance(error.get("input"), dict))  # a mistyped name may hold a secret too
         given = "" if secret else f" (got {error.get('input')!r})"
-        where = f" (RAG_{name.upper()}, the config file or an option)" if sources and field is not None else ""
+        where = f" ({ENV_PREFIX}{str(error['loc'][0]).upper()}, the config file or an option)" if sources and field is not None else ""
         parts.append(f"{name}{where}: {error['msg']}{given}")
     return "; ".join(parts)

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 import prompts
@@ -51,6 +53,24 @@ def test_invalid_config_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("RAG_TOP_K")
     with pytest.raises(ConfigError, match=r"chunk_tokens .*greater than or equal to 16 \(got 3\)"):
         Config.load(chunk_tokens=3)
+    for bad, says in (({"job_llms": {"rewirte": {"base_url": "local"}}}, "'rewrite', 'rerank' or 'judge'"),
+                      ({"job_llms": {"rewrite": {"modle": "x"}}}, "'base_url' or 'model'"),
+                      ({"prices": {"mine": [1.0]}}, "prices.mine (RAG_PRICES")):
+        with pytest.raises(ConfigError, match=re.escape(says)):
+            Config.load(**bad)
+    monkeypatch.setenv("RAG_JOB_LLMS", '{"rewrite": {"base_url": "local"}}')
+    monkeypatch.setenv("RAG_PRICES", '{"mine": [1, 2]}')
+    assert (Config.load().job_llms, Config.load().prices) == ({"rewrite": {"base_url": "local"}}, {"mine": [1.0, 2.0]})
+    monkeypatch.setenv("RAG_PRICES", "mine=1,2")
+    with pytest.raises(ConfigError, match="RAG_PRICES is not JSON"):
+        Config.load()
+    monkeypatch.delenv("RAG_PRICES")
+    monkeypatch.delenv("RAG_JOB_LLMS")
+    from rag import Assistant
+
+    with pytest.raises(ConfigError, match="top_k"):  # keyword overrides of a Config are validated too
+        Assistant(Config(), top_k="abc")
+    assert Assistant(job_llms={"rewrite": {"base_url": "local"}}).config.job_llms == {"rewrite": {"base_url": "local"}}
     for secret in ({"serve_admin_token": ["a secret"]}, {"serve_admin_tokn": "a secret"}):  # a secret, or a mistyped name
         with pytest.raises(ConfigError) as caught:
             Config.load(**secret)
