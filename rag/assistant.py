@@ -129,7 +129,11 @@ class Assistant:
         text = self.llm_for("rewrite").complete(prompt.render(history="\n".join(lines), question=neutral(question)),
                                                 max_tokens=64).text
         rewritten = text.strip().splitlines()[0].strip().strip('"') if text.strip() else ""
-        return rewritten if _standalone(rewritten, question) else question
+        if _standalone(rewritten, question):
+            return rewritten
+        # not a question (a small model may answer instead): the last question asked, then this one
+        earlier = next((m["content"].strip() for m in reversed(recent) if m["role"] == "user" and m["content"].strip()), "")
+        return f"{earlier[:300]} {question}" if earlier else question
 
     def warm_up(self) -> "Assistant":
         """Load the embedding model and the LLM now instead of on the first question."""
@@ -1048,13 +1052,21 @@ def _context(sources: list[Source]) -> str:
     return "\n\n".join(_block(s) for s in sources) if sources else "(no excerpts found)"
 
 
+_ASKING = re.compile(r"(how|what|why|when|where|which|who|whose|whom|is|are|am|was|were|do|does|did|can|could|"
+                     r"should|would|will|shall|may|might|must|has|have|had|tell|explain|show|describe|list|give|"
+                     r"compare|summari[sz]e|define|walk|help|find)\b", re.IGNORECASE)
+
+
 def _standalone(rewritten: str, question: str) -> bool:
     """Whether a rewrite of the follow-up `question` reads as a question to ask in its place, not
-    as an answer (a small model may answer instead, citing a block): a sensible length, and no
-    citation such as "[2]" closing a sentence ("arr[0]" in a question is no citation)."""
+    as an answer (a small model may answer instead: "You can install it with pip:", "Yes, it
+    runs on macOS."): a sensible length, a question mark or a question's or request's first
+    word, and no citation such as "[2]" closing a sentence ("arr[0]" in a question is none)."""
     if not 3 <= len(rewritten) <= min(500, len(question) + 150):
         return False
-    return not re.search(r"\[\d+\](?=\s*[.!?;,]|\s*$)", rewritten)
+    if re.search(r"\[\d+\](?=\s*[.!?;,]|\s*$)", rewritten):
+        return False
+    return rewritten.rstrip().endswith("?") or bool(_ASKING.match(rewritten))
 
 
 def _checked(question: str, k: int | None, default: int) -> int:

@@ -165,6 +165,9 @@ def test_a_follow_up_is_rewritten_by_its_own_model_before_retrieval(index):
     ("To upgrade Wombat, download the latest version and run the installer [2].", None),  # an answer, cited
     ("Run the installer [1]", None),
     ("x" * 200 + "?", None),  # far longer than a rewrite
+    ("You can install Wombat using pip:", None),  # an answer, the bundled model's kind
+    ("Yes, it runs on macOS.", None),
+    ("how do I upgrade wombat", "how do I upgrade wombat"),
     ("Tell me more about upgrading Wombat.", "Tell me more about upgrading Wombat."),  # a request is a rewrite too
     ("What does wombat.versions()[0] return after an upgrade?", "What does wombat.versions()[0] return after an upgrade?"),
 ])
@@ -172,7 +175,9 @@ def test_a_rewrite_that_reads_as_an_answer_is_not_asked(index, reply, asked):
     a = Assistant(Config(embedding_model="fake-hash"), index=index, embedder=E, llm=ScriptedChat("Run self-update [1]."),
                   job_llms={"rewrite": ScriptedChat(reply)})
     history = [{"role": "user", "content": "How do I install Wombat?"}, {"role": "assistant", "content": "Use apt [1]."}]
-    assert a.ask("and how do I upgrade it?", history=history).question == (asked or "and how do I upgrade it?")
+    # not a rewrite: the last question asked, then the follow-up
+    assert a.ask("and how do I upgrade it?", history=history).question == (
+        asked or "How do I install Wombat? and how do I upgrade it?")
 
 
 def test_job_models_come_from_config(tmp_path):
