@@ -70,7 +70,9 @@ def run_eval(
     on_progress: Callable[[str], None] | None = None,
     judge: Callable | None = None,
 ) -> list[dict[str, Any]]:
-    """Evaluate every combination of the swept values; returns one run per combination."""
+    """Evaluate every combination of the swept values; returns one run per combination. The
+    answers are the model's: corrections do not apply (unless `corrections` is swept) and
+    nothing is written to the answer log."""
     if CHUNKING & swept.keys() and not corpus:
         raise ConfigError("Sweeping chunk_tokens or chunk_overlap re-ingests: pass --corpus PATH")
     names = list(swept)
@@ -80,7 +82,8 @@ def run_eval(
         params = dict(zip(names, values))
         run_k = int(params.get("k", k))
         updates = {n: v for n, v in params.items() if n != "k"}
-        config = Config(**{**base.to_dict(), **updates}) if updates else base
+        # the model's answers, not people's: no correction applies unless swept, and the answer log is left alone
+        config = base.updated(**{"corrections": False, "log_answers": False, **updates})
         if CHUNKING & updates.keys():
             label = "-".join(f"{n}{updates[n]}" for n in sorted(CHUNKING & updates.keys()))
             config = config.model_copy(update={"index": str(out / "indexes" / label)})

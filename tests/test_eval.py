@@ -147,6 +147,8 @@ def test_rag_eval_with_a_judge_reports_quality_faithfulness_cost_and_pairwise(do
             fh.write(json.dumps({"question": "What licence does Wombat use?", "source": "docs/faq.html"}) + "\n")
         runner = CliRunner()
         assert runner.invoke(cli, ["ingest", "docs", "--json"]).exit_code == 0
+        # a person's correction of the first question: the eval scores the model's answer, and logs nothing
+        assert runner.invoke(cli, ["correct", "--question", "How do I upgrade Wombat?", "--answer", "By hand."]).exit_code == 0
         result = runner.invoke(cli, ["eval", "qa.jsonl", "--out", "out", "--json", "--llm-base-url", endpoint.url,
                                      "--llm-model", "gpt-4", "--judge", endpoint.url, "--judge-model", "judge",
                                      "--sweep", "k=3,5"])
@@ -159,5 +161,10 @@ def test_rag_eval_with_a_judge_reports_quality_faithfulness_cost_and_pairwise(do
         assert answers["cost_on"]["gpt-3.5-turbo"] == pytest.approx((100 * 0.5 + 10 * 1.5) / 1e6)
         assert runs[1]["answers"]["pairwise_vs_first"]["undecided"] == 2  # "A" both ways: a self-contradiction
         assert "## Judged" in (docs.parent / "out" / "report.md").read_text()
+        detail = json.loads((docs.parent / "out" / "results.json").read_text())
+        assert detail[0]["results"][0]["extra"]["answer"] == "Run wombat self-update [1]."
+        from rag import Assistant
+
+        assert Assistant(index=".rag").corrections.recent_answers() == []
     finally:
         endpoint.close()
