@@ -107,11 +107,14 @@ class VectorIndex(ABC):
         self.close()
 
 
+CHUNK_FIELDS = ("title", "url", "anchor")  # a chunk's own fields a filter can name, besides path and section
+
+
 def matches(chunk: Chunk, where: dict[str, Any] | None) -> bool:
     """Metadata filter shared by backends that filter in Python.
 
-    Keys: `path` (a glob), `section` (a title anywhere in the section path), or any
-    metadata key (equality).
+    Keys: `path` (a glob), `section` (a title anywhere in the section path), `title`,
+    `url` and `anchor` (equality), or any metadata key (equality).
     """
     if not where:
         return True
@@ -123,6 +126,9 @@ def matches(chunk: Chunk, where: dict[str, Any] | None) -> bool:
                 return False
         elif key == "section":
             if wanted not in chunk.section:
+                return False
+        elif key in CHUNK_FIELDS:
+            if getattr(chunk, key) != wanted:
                 return False
         elif chunk.metadata.get(key) != wanted:
             return False

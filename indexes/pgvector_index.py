@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
-from indexes.base import IndexWriter, VectorIndex, mask_password, matches
+from indexes.base import CHUNK_FIELDS, IndexWriter, VectorIndex, mask_password, matches
 from indexes.errors import ConfigError, IndexLockedError, IndexWriteError, RagError, require
 from indexes.faiss_index import STOPWORDS
 from indexes.types import Chunk, FileRecord, Hit, IndexInfo
@@ -93,6 +93,9 @@ def _where_sql(where: dict[str, Any] | None) -> tuple[str, list[Any], bool]:
                 params.append(like)
         elif key == "section":
             clauses.append("section ? %s")
+            params.append(str(wanted))
+        elif key in CHUNK_FIELDS:  # a fixed name: safe in SQL
+            clauses.append(f"{key} = %s")
             params.append(str(wanted))
         else:
             clauses.append("metadata @> %s")

@@ -61,6 +61,10 @@ class IndexContract:
         assert search(index, "apple", where={"lang": "fr"}) == ["apple tart"]
         assert search(index, "apple", where={"section": "S"}, k=5) != []
         assert search(index, "apple", where={"section": "nope"}) == []
+        write_chunks(index, E, {"c.md": [Chunk("c.md", "apple cake", 0, "Cakes", ("Cakes",), "cakes", "https://x/c.html#cakes")]})
+        for where in ({"title": "Cakes"}, {"anchor": "cakes"}, {"url": "https://x/c.html#cakes"}):
+            assert search(index, "apple", where=where) == ["apple cake"], where
+        assert search(index, "apple", where={"title": "Pies"}) == []
 
     def test_model_mismatch_is_refused_with_advice(self, make_index):
         index = make_index()

@@ -41,7 +41,7 @@ def _where(pairs: tuple[str, ...]) -> dict | None:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise click.UsageError(f"--where {pair!r}: expected KEY=VALUE")
-        where[key] = int(value) if value.isdigit() and key not in ("path", "section") else value
+        where[key] = int(value) if value.isdigit() and key not in ("path", "section", "title", "url", "anchor") else value
     return where or None
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else on stdout.")
 
