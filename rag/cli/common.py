@@ -31,7 +31,7 @@ index_option = click.option(
 )
 where_option = click.option(
     "--where", "where", multiple=True, metavar="KEY=VALUE",
-    help="Only chunks that match: path=GLOB, section=TITLE, or any metadata key (repeatable).",
+    help="Only chunks that match: path=GLOB, section=TITLE, title=, url=, anchor=, or any metadata key (repeatable).",
 )
 
 
