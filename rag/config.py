@@ -15,6 +15,7 @@ from indexes.errors import ConfigError
 from pipelines.discover import DEFAULT_EXTENSIONS
 
 ENV_PREFIX = "RAG_"
+SECRETS = {"llm_api_key", "serve_admin_token"}  # from the environment (or Python), never from a config file
 
 
 class Config(BaseModel):
@@ -130,6 +131,10 @@ class Config(BaseModel):
             except (OSError, tomllib.TOMLDecodeError) as exc:
                 raise ConfigError(f"Cannot read config file {path}: {exc}") from None
             values.update(data.get("rag", data))
+            secrets = sorted(SECRETS & values.keys())
+            if secrets:
+                raise ConfigError(f"{', '.join(secrets)} in {path}: keep secrets out of config files; set "
+                                  + " and ".join(ENV_PREFIX + s.upper() for s in secrets) + " in the environment.")
         for name, field in cls.model_fields.items():
             raw = os.environ.get(ENV_PREFIX + name.upper())
             if raw is not None and raw != "":

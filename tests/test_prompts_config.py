@@ -44,7 +44,7 @@ def test_config_round_trips_and_never_serializes_the_api_key(monkeypatch):
     assert Config(**data).to_dict() == data
 
 
-def test_invalid_config_is_a_clear_error(monkeypatch):
+def test_invalid_config_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("RAG_TOP_K", "zero")
     with pytest.raises(ConfigError) as caught:
         Config.load()
@@ -71,6 +71,9 @@ def test_invalid_config_is_a_clear_error(monkeypatch):
     with pytest.raises(ConfigError, match="top_k"):  # keyword overrides of a Config are validated too
         Assistant(Config(), top_k="abc")
     assert Assistant(job_llms={"rewrite": {"base_url": "local"}}).config.job_llms == {"rewrite": {"base_url": "local"}}
+    (tmp_path / "rag.toml").write_text('top_k = 3\nllm_api_key = "a secret"\n')
+    with pytest.raises(ConfigError, match="keep secrets out of config files; set RAG_LLM_API_KEY"):
+        Config.load(tmp_path / "rag.toml")
     for secret in ({"serve_admin_token": ["a secret"]}, {"serve_admin_tokn": "a secret"}):  # a secret, or a mistyped name
         with pytest.raises(ConfigError) as caught:
             Config.load(**secret)
