@@ -118,22 +118,35 @@ class Assistant:
 
     def rewrite(self, question: str, history: list[dict[str, str]]) -> str:
         """A follow-up question made standalone from the conversation (one call, its own prompt).
-        `history`: [{"role": "user"|"assistant", "content": ...}], oldest first."""
+        `history`: [{"role": "user"|"assistant", "content": ...}], oldest first. When the model's
+        rewrite is not a question, the questions asked before in `history` and this one, together."""
+        return self._follow_up(question, history)[0]
+
+    def _follow_up(self, question: str, history: list[dict[str, str]]) -> tuple[str, bool]:
+        """(the question to retrieve and answer, whether it is the model's rewrite)."""
         if not history:
-            return question
+            return question, False
         recent = history[-2 * self.config.history_turns:] if self.config.history_turns else []
         if not recent:
-            return question
+            return question, False
         lines = [f"{m['role']}: {neutral(m['content'][:800])}" for m in recent]
         prompt = prompts.load("rewrite", self.config.prompts_dir)
         text = self.llm_for("rewrite").complete(prompt.render(history="\n".join(lines), question=neutral(question)),
                                                 max_tokens=64).text
         rewritten = text.strip().splitlines()[0].strip().strip('"') if text.strip() else ""
         if _standalone(rewritten, question):
-            return rewritten
-        # not a question (a small model may answer instead): the last question asked, then this one
-        earlier = next((m["content"].strip() for m in reversed(recent) if m["role"] == "user" and m["content"].strip()), "")
-        return f"{earlier[:300]} {question}" if earlier else question
+            return rewritten, True
+        # not a question (a small model may answer instead): the questions asked before, then this
+        # one, the latest kept whole within 400 characters (the history holds questions as asked)
+        together = question
+        for m in reversed(recent):
+            asked = m["content"].strip()
+            if m["role"] != "user" or not asked or asked in together:
+                continue
+            if len(asked) + len(together) >= 400:
+                break
+            together = f"{asked} {together}"
+        return together, False
 
     def warm_up(self) -> "Assistant":
         """Load the embedding model and the LLM now instead of on the first question."""
@@ -880,14 +893,17 @@ class Assistant:
             if history is None:
                 history = [m for r in earlier for m in ({"role": "user", "content": r.question},
                                                          {"role": "assistant", "content": r.answer})]
+        asked, standalone = question, True
         if history:
-            question = self.rewrite(question, history)
+            question, standalone = self._follow_up(question, history)
             latency["rewrite"] = _ms(started)
         corrections_started = time.perf_counter()
         vector = self.embedder.embed_query(question)  # once, for the corrections and retrieval
         # offers need the answer log: confirming one names the logged answer
         offers = self.config.corrections_offers if self.config.log_answers else 0
-        match, related = self._lookup(question, vector, offers=offers) if self.config.corrections else (None, [])
+        # corrections answer one question: not several asked together (a follow-up the model did not rewrite)
+        lookup = self.config.corrections and standalone
+        match, related = self._lookup(question, vector, offers=offers) if lookup else (None, [])
         latency["corrections"] = _ms(corrections_started)
         if match is not None and self.config.corrections_mode == "verbatim":
             answer = self._verbatim(question, *match, latency, started, conversation_id, turn)
@@ -964,7 +980,7 @@ class Assistant:
         usage = Usage(completion.prompt_tokens, completion.completion_tokens) if completion else Usage()
         yield self._log(Answer(
             id=uuid.uuid4().hex,
-            question=question,
+            question=question if standalone else asked,  # as asked: the next turn's history holds it
             text=text if error is None else (text or "No answer could be generated; the retrieved sources are listed."),
             sources=cited or retrieved,
             retrieved=retrieved,
@@ -1066,7 +1082,7 @@ def _standalone(rewritten: str, question: str) -> bool:
         return False
     if re.search(r"\[\d+\](?=\s*[.!?;,]|\s*$)", rewritten):
         return False
-    return rewritten.rstrip().endswith("?") or bool(_ASKING.match(rewritten))
+    return rewritten.rstrip().endswith(("?", "\uff1f", "\u061f")) or bool(_ASKING.match(rewritten))
 
 
 def _checked(question: str, k: int | None, default: int) -> int:

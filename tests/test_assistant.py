@@ -172,12 +172,32 @@ def test_a_follow_up_is_rewritten_by_its_own_model_before_retrieval(index):
     ("What does wombat.versions()[0] return after an upgrade?", "What does wombat.versions()[0] return after an upgrade?"),
 ])
 def test_a_rewrite_that_reads_as_an_answer_is_not_asked(index, reply, asked):
-    a = Assistant(Config(embedding_model="fake-hash"), index=index, embedder=E, llm=ScriptedChat("Run self-update [1]."),
+    answerer = ScriptedChat("Run self-update [1].")
+    a = Assistant(Config(embedding_model="fake-hash"), index=index, embedder=E, llm=answerer,
                   job_llms={"rewrite": ScriptedChat(reply)})
     history = [{"role": "user", "content": "How do I install Wombat?"}, {"role": "assistant", "content": "Use apt [1]."}]
-    # not a rewrite: the last question asked, then the follow-up
-    assert a.ask("and how do I upgrade it?", history=history).question == (
-        asked or "How do I install Wombat? and how do I upgrade it?")
+    # not a rewrite: the earlier question and the follow-up are retrieved and answered together;
+    # the answer (and the log, the next turn's history) keeps the follow-up as asked
+    answer = a.ask("and how do I upgrade it?", history=history)
+    assert answer.question == (asked or "and how do I upgrade it?")
+    searched = asked or "How do I install Wombat? and how do I upgrade it?"
+    assert answerer.calls[0][-1]["content"].startswith(f"Question: {searched}")
+
+
+def test_follow_ups_the_model_does_not_rewrite_stay_bounded_in_a_conversation(index):
+    answerer = ScriptedChat("Run self-update [1].")
+    a = Assistant(Config(embedding_model="fake-hash"), index=index, embedder=E, llm=answerer,
+                  job_llms={"rewrite": ScriptedChat("You can install Wombat using pip:")})
+    asked = ["How do I install Wombat on Linux?", "and on Windows?", "and on macOS?", "what about FreeBSD?",
+             "and " + "x" * 390 + "?"]
+    for question in asked:
+        assert a.ask(question, conversation_id="c" * 16).question == question
+    searched = [call[-1]["content"].split("\n")[0] for call in answerer.calls]
+    assert searched[2] == "Question: How do I install Wombat on Linux? and on Windows? and on macOS?"
+    assert searched[3] == ("Question: How do I install Wombat on Linux? and on Windows? and on macOS? "
+                           "what about FreeBSD?")  # the last three turns (history_turns) and this one
+    assert searched[4] == "Question: " + asked[4]  # the latest question whole, within 400 characters
+    assert a.corrections.conversation("c" * 16, 5)[1].question == "and on Windows?"
 
 
 def test_job_models_come_from_config(tmp_path):
