@@ -127,8 +127,9 @@ def matches(chunk: Chunk, where: dict[str, Any] | None) -> bool:
         elif key == "section":
             if wanted not in chunk.section:
                 return False
-        elif key in CHUNK_FIELDS:
-            if getattr(chunk, key) != wanted:
+        elif key in CHUNK_FIELDS:  # text, compared as text (as SQL does); None: the chunk has none
+            value = getattr(chunk, key)
+            if (value is None) != (wanted is None) or (wanted is not None and value != str(wanted)):
                 return False
         elif chunk.metadata.get(key) != wanted:
             return False

@@ -95,8 +95,11 @@ def _where_sql(where: dict[str, Any] | None) -> tuple[str, list[Any], bool]:
             clauses.append("section ? %s")
             params.append(str(wanted))
         elif key in CHUNK_FIELDS:  # a fixed name: safe in SQL
-            clauses.append(f"{key} = %s")
-            params.append(str(wanted))
+            if wanted is None:
+                clauses.append(f"{key} IS NULL")
+            else:
+                clauses.append(f"{key} = %s")
+                params.append(str(wanted))
         else:
             clauses.append("metadata @> %s")
             params.append(Jsonb({key: wanted}))

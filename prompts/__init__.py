@@ -45,7 +45,8 @@ def load(name: str, directory: str | Path | None = None) -> Prompt:
     if not path.exists() and directory is not None and (TEMPLATE_DIR / f"{name}.md").exists():
         path = TEMPLATE_DIR / f"{name}.md"
     if not path.exists():
-        available = ", ".join(sorted(p.stem for p in Path(directory or TEMPLATE_DIR).glob("*.md")))
+        folders = {Path(directory or TEMPLATE_DIR), TEMPLATE_DIR}
+        available = ", ".join(sorted({p.stem for f in folders for p in f.glob("*.md")}))
         raise FileNotFoundError(f"No prompt template {name!r} in {path.parent} (available: {available})")
     text = path.read_text(encoding="utf-8")
     meta: dict[str, str] = {}

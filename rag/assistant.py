@@ -24,7 +24,7 @@ from pipelines.embed import Embedder, canonical_name, load_embedder
 from pipelines.ingest import IngestOptions, IngestReport, ingest
 from indexes.corrections import (ASKER_REASON, ASKER_REVIEW, AnswerRecord, Correction, CorrectionStore, Feedback, now,
                                  open_corrections)
-from indexes.errors import ConflictError, NotFoundError, RagError
+from indexes.errors import ConfigError, ConflictError, NotFoundError, RagError
 from rag.attribution import attribute
 from rag.config import Config
 from rag.corrections import Matcher, correction_info, embed_once, opposed, question_key, same_words
@@ -75,10 +75,13 @@ class Assistant:
 
     def __init__(self, config: Config | None = None, *, index: VectorIndex | None = None,
                  embedder: Embedder | None = None, llm: ChatModel | None = None,
-                 job_llms: dict[str, ChatModel] | None = None, **overrides: Any):
+                 job_llms: dict[str, ChatModel] | dict[str, dict[str, str]] | None = None, **overrides: Any):
         if index is not None and not isinstance(index, VectorIndex):  # a location: Assistant(index=".rag")
             overrides["index"], index = str(index), None
         if job_llms and any(isinstance(v, dict) for v in job_llms.values()):  # the setting: {"job": {"base_url": ...}}
+            if not all(isinstance(v, dict) for v in job_llms.values()):
+                raise ConfigError("job_llms: give every job a spec ({'base_url': ..., 'model': ...}) or every job "
+                                  "a chat model object, not both")
             overrides["job_llms"], job_llms = job_llms, None
         self.config = config if config is not None else Config.load(**overrides)
         if config is not None and overrides:

@@ -65,6 +65,7 @@ class IndexContract:
         for where in ({"title": "Cakes"}, {"anchor": "cakes"}, {"url": "https://x/c.html#cakes"}):
             assert search(index, "apple", where=where) == ["apple cake"], where
         assert search(index, "apple", where={"title": "Pies"}) == []
+        assert "apple cake" not in search(index, "apple", where={"anchor": None}) and search(index, "apple", where={"url": None})
 
     def test_model_mismatch_is_refused_with_advice(self, make_index):
         index = make_index()

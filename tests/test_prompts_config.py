@@ -20,7 +20,7 @@ def test_own_template_directory(tmp_path):
     (tmp_path / "terse.md").write_text("---\nname: terse\nversion: 3\n---\n# user\nQ={question}\n")
     p = prompts.load("terse", tmp_path)
     assert p.id == "terse@v3" and p.render(question="x") == [{"role": "user", "content": "Q=x"}]
-    with pytest.raises(FileNotFoundError, match="available: terse"):
+    with pytest.raises(FileNotFoundError, match="available: answer, .*terse"):  # the folder's and the bundled ones
         prompts.load("missing", tmp_path)
     assert prompts.load("rewrite", tmp_path).name == "rewrite"  # what the folder lacks is the bundled template
     with pytest.raises(FileNotFoundError, match="does not exist"):
@@ -71,6 +71,10 @@ def test_invalid_config_is_a_clear_error(monkeypatch, tmp_path):
     with pytest.raises(ConfigError, match="top_k"):  # keyword overrides of a Config are validated too
         Assistant(Config(), top_k="abc")
     assert Assistant(job_llms={"rewrite": {"base_url": "local"}}).config.job_llms == {"rewrite": {"base_url": "local"}}
+    from rag.llm import ScriptedChat
+
+    with pytest.raises(ConfigError, match="not both"):
+        Assistant(job_llms={"rewrite": ScriptedChat(), "judge": {"base_url": "local"}})
     (tmp_path / "rag.toml").write_text('top_k = 3\nllm_api_key = "a secret"\n')
     with pytest.raises(ConfigError, match="keep secrets out of config files; set RAG_LLM_API_KEY"):
         Config.load(tmp_path / "rag.toml")
