@@ -73,7 +73,7 @@ class Config(BaseModel):
     corrections_confirmed: Literal["review", "apply"] = Field("review", description="What an asker's confirmation of a related correction "
                                                               "writes: review: a same_as link that waits for a reviewer (first in the review queue); "
                                                               "apply: a same_as link that applies at once to that wording.")
-    history_turns: int = Field(3, ge=0, description="Earlier turns of a conversation given to the follow-up rewrite.")
+    history_turns: int = Field(3, ge=0, description="Earlier turns of a conversation given to the follow-up rewrite (and retrieved with it when the rewrite is not a question).")
     log_answers: bool = Field(True, description="Log every answer (question, answer, sources, model) for feedback and corrections.")
     # the LLM
     llm_backend: Literal["auto", "local", "openai", "fake"] = Field(
