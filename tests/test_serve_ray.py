@@ -116,9 +116,9 @@ def test_follow_up_is_rewritten_and_keeps_clean_sources(served):
 
     # the bundled model's rewrite; or, when it is not a question, the follow-up as asked, retrieved
     # and answered together with the question before it
-    rewritten = _standalone(follow["question"], "And which backend is the default?")
-    assert rewritten or follow["question"] == "And which backend is the default?", follow["question"]
-    searched = follow["question"] if rewritten else f"{first['question']} {follow['question']}"
+    asked = "And which backend is the default?"
+    assert _standalone(follow["question"], asked), follow["question"]
+    searched = f"{first['question']} {asked}" if follow["question"] == asked else follow["question"]
     # the follow-up's sources are those of the question it was searched as, alone: none carried over
     direct = post(served, "/v1/ask", {"question": searched}).json()
     assert [s["path"] for s in follow["retrieved"]] == [s["path"] for s in direct["retrieved"]]
