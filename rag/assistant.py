@@ -143,12 +143,12 @@ class Assistant:
         # one, the latest kept whole within 400 characters (the history holds questions as asked)
         together = question
         for m in reversed(recent):
-            asked = m["content"].strip()
-            if m["role"] != "user" or not asked or asked in together:
+            before = m["content"].strip()
+            if m["role"] != "user" or not before or before in together:
                 continue
-            if len(asked) + len(together) >= 400:
+            if len(before) + len(together) >= 400:
                 break
-            together = f"{asked} {together}"
+            together = f"{before} {together}"
         return together, False
 
     def warm_up(self) -> "Assistant":
@@ -232,8 +232,9 @@ class Assistant:
                  scores: int = 4) -> list[dict[str, Any]]:
         """Of the corrections the matcher did not apply to `question` (`verdicts`, from `_weigh`),
         those that may answer it, nearest first, at most `limit`: each one's question (or a
-        question linked `same_as` it) at least `corrections_offer_floor` or the matcher's `offer_floor` similar (below its
-        review floor) and not about something else by the offers' bar (`offer_related_min`),
+        question linked `same_as` it) at least the offer floor similar (`corrections_offer_floor`,
+        else the matcher's `offer_floor`, below its review floor) and not about something else
+        by the offers' bar (`offer_related_min`),
         and no `not_same_as` link ruling it out for the question. At most `scores` of them
         are classified anew (about 40 ms each below the band). For the asker to confirm
         (`confirm`): [{"id", "question", "similarity", "probability"}]."""

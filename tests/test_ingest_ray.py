@@ -20,16 +20,18 @@ def test_ingest_reports_bad_files_and_keeps_the_good_ones(docs, ray_local):
     (docs / "empty.md").write_bytes(b"")
     (docs / "binary.txt").write_bytes(b"\x00\x01\x02PK\x03\x04" * 50)
     (docs / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    (docs / "utf16.md").write_bytes("# Caf\u00e9\n\nau lait\n".encode("utf-16"))
     index = FaissIndex("idx")
     events = []
     report = ingest(["docs"], index, OPTIONS, on_progress=lambda *e: events.append(e))
     assert (report.new, report.changed, report.unchanged, report.removed) == (4, 0, 0, 0)
-    assert events[0] == ("discover", 1, None) and ("discover", 7, None) in events
-    assert events[-1] == ("write", 7, 7)
+    assert events[0] == ("discover", 1, None) and ("discover", 8, None) in events
+    assert events[-1] == ("write", 8, 8)
     assert {f.path: f.error.split(" (")[0] for f in report.failed} == {
         "docs/binary.txt": "binary content",
         "docs/empty.md": "empty file",
         "docs/latin1.txt": "not UTF-8 text",
+        "docs/utf16.md": "UTF-16 text, not UTF-8; convert the file to UTF-8 and ingest again",
     }
     assert paths_in(index) == ["docs/faq.html", "docs/guide/install.md", "docs/guide/storage.rst", "docs/notes.txt"]
     assert report.chunks_written == index.count() > 4
@@ -38,7 +40,7 @@ def test_ingest_reports_bad_files_and_keeps_the_good_ones(docs, ray_local):
 
     again = ingest(["docs"], index, OPTIONS)
     assert (again.new, again.changed, again.unchanged, again.chunks_written) == (0, 0, 4, 0)
-    assert len(again.failed) == 3  # still reported, not parsed again
+    assert len(again.failed) == 4  # still reported, not parsed again
 
 
 def test_changed_and_removed_files_are_replaced_and_deleted(docs, ray_local):

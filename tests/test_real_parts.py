@@ -293,6 +293,9 @@ def test_the_asker_confirms_a_paraphrase_the_matcher_missed(tmp_path, minilm):
     assert assistant.find_correction(question) is None
     assert assistant.related_corrections(question)[0]["id"] == resume.id  # the nearest first
     assert assistant.related_corrections("How do I delete photos?") == []
+    stricter = Assistant(Config(index=str(tmp_path / "idx"), corrections_offer_floor=0.95), index=FaissIndex(tmp_path / "idx"),
+                         embedder=minilm, llm=None)
+    assert stricter.related_corrections(question) == []  # corrections_offer_floor: above this pair's cosine
     assistant.corrections.log_answer(AnswerRecord(id="a1", question=question, answer="Check the logs.", sources=[],
                                                   model="m", prompt="answer@1"))
     result = CliRunner().invoke(cli, ["feedback", "confirm", "a1", resume.id, "--index", str(tmp_path / "idx"), "--json"])
