@@ -22,14 +22,20 @@ __all__ = [
     "IndexWriter",
     "RagError",
     "VectorIndex",
+    "is_database",
     "open_index",
 ]
+
+
+def is_database(location: str) -> bool:
+    """Whether an index location is a PostgreSQL URL (pgvector) rather than a directory (FAISS)."""
+    return location.startswith(("postgresql://", "postgres://"))
 
 
 def open_index(location: str, ef_search: int = 100) -> VectorIndex:
     """The backend for a location: a directory (FAISS) or a postgresql:// URL (pgvector;
     `ef_search` sets its HNSW search breadth)."""
-    if location.startswith(("postgresql://", "postgres://")):
+    if is_database(location):
         from indexes.pgvector_index import PgVectorIndex
 
         return PgVectorIndex(location, ef_search=ef_search)

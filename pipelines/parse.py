@@ -45,7 +45,7 @@ def _wide_encoding(data: bytes) -> str | None:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "UTF-16"
     head = data[:8192]
-    if len(head) >= 8:
+    if len(head) >= 8 and b"\x00" in head:  # the byte loop below only for what holds NUL bytes
         even, odd = head[0::2], head[1::2]
         for nuls, chars in ((odd, even), (even, odd)):
             if nuls.count(0) >= 0.9 * len(nuls) and sum(b >= 32 or b in b"\t\n\r" for b in chars) >= 0.9 * len(chars):

@@ -147,6 +147,10 @@ class Config(BaseModel):
                 else:
                     values[name] = raw.split(",") if field.annotation == list[str] else raw
         values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls._validated(values)
+
+    @classmethod
+    def _validated(cls, values: dict[str, Any]) -> "Config":
         try:
             return cls(**values)
         except ValidationError as exc:
@@ -156,10 +160,7 @@ class Config(BaseModel):
         """A copy with `changes` (None ignored), validated as `load` validates."""
         values = {name: getattr(self, name) for name in type(self).model_fields}
         values.update({k: v for k, v in changes.items() if v is not None})
-        try:
-            return type(self)(**values)
-        except ValidationError as exc:
-            raise ConfigError(f"Invalid configuration: {explain(exc)}") from None
+        return self._validated(values)
 
     def to_dict(self) -> dict[str, Any]:
         """Round-trips through `Config(**d)`; the API key is left out."""
