@@ -136,7 +136,7 @@ def parse_and_chunk(path: str, abspath: str, relpath: str, options: IngestOption
     return digest, chunks
 
 
-_COLUMNS = ("path", "hash", "error", "text", "position", "title", "section", "anchor", "url", "embed_text")
+_COLUMNS = ("path", "hash", "error", "text", "position", "title", "section", "anchor", "url", "metadata", "embed_text")
 
 
 def _parse_batch(batch: dict[str, np.ndarray], options: IngestOptions) -> dict[str, np.ndarray]:
@@ -163,7 +163,7 @@ def _parse_batch(batch: dict[str, np.ndarray], options: IngestOptions) -> dict[s
         for c in chunks:
             emit(path=path, hash=digest, text=c.text, position=c.position, title=c.title or "",
                  section=json.dumps(list(c.section)), anchor=c.anchor or "", url=c.url or "",
-                 embed_text=embed_text(c))
+                 metadata=json.dumps(c.metadata), embed_text=embed_text(c))
     out = {name: np.asarray(values, dtype=object) for name, values in rows.items()}
     out["position"] = np.asarray(rows["position"], dtype=np.int64)
     return out
@@ -286,6 +286,7 @@ def _write_batch(writer, batch, changed, counts, hashes, failures) -> None:
             path=path, text=str(batch["text"][i]), position=int(batch["position"][i]),
             title=str(batch["title"][i]) or None, section=tuple(json.loads(batch["section"][i])),
             anchor=str(batch["anchor"][i]) or None, url=str(batch["url"][i]) or None,
+            metadata=json.loads(batch["metadata"][i] or "{}"),
         ))
     writer.add_chunks(chunks, batch["vector"][good])
 

@@ -104,3 +104,16 @@ def test_the_same_files_from_another_directory_are_reported(docs, ray_local, mon
     ingest(["docs"], fresh, OPTIONS)
     (docs / "notes.txt").rename(docs / "renamed.txt")  # a file renamed in place is no copy
     assert "same_as_indexed" not in ingest(["docs"], fresh, OPTIONS).to_dict()
+
+
+def test_pdf_pages_survive_the_pipeline_and_filter(docs, ray_local):
+    from tests.docgen import make_pdf
+
+    (docs / "manual.pdf").write_bytes(make_pdf(["Wombat boots from flash.", "", "Wombat reactors need coolant."]))
+    index = FaissIndex("idx")
+    ingest(["docs"], index, OPTIONS)
+    assert {c.metadata.get("page") for c in index.chunks("docs/manual.pdf")} == {1, 3}
+    query = load_embedder("fake-hash").embed_query("Wombat reactors need coolant")
+    hits = index.search(query, 5, where={"page": 3})
+    assert [h.chunk.text for h in hits] == ["Wombat reactors need coolant."]
+    assert index.search(query, 5, where={"page": 2}) == []
