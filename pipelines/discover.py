@@ -140,6 +140,13 @@ def _under(path: str, roots: list[str]) -> bool:
     return False
 
 
+def retried(error: str) -> bool:
+    """Whether a file that failed this way is tried again on the next run although its bytes
+    are the same: a parse that ran out of time may finish on a quieter machine or with a
+    larger `parse_timeout`; a corrupt file stays corrupt."""
+    return error.endswith("(parse_timeout)")
+
+
 def plan(paths: list[str], manifest: dict[str, FileRecord], extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
          max_bytes: int | None = None, on_file=None) -> Plan:
     """Diff the files under `paths` against the index manifest.
@@ -152,7 +159,7 @@ def plan(paths: list[str], manifest: dict[str, FileRecord], extensions: tuple[st
     result = Plan(failed=failed)
     for f in files:
         old = manifest.get(f.path)
-        if old is not None and old.error and old.hash == f.hash:
+        if old is not None and old.error and old.hash == f.hash and not retried(old.error):
             result.failed.append(Failure(f.path, old.error))  # same bytes, same failure
         elif old is None or old.error:
             result.new.append(f)

@@ -52,3 +52,10 @@ def test_unchanged_failed_file_is_reported_from_the_manifest(docs):
     manifest = {"docs/notes.txt": FileRecord("docs/notes.txt", h, 0, "empty file")}
     p = plan(["docs/notes.txt"], manifest)
     assert p.todo == [] and [(f.path, f.error) for f in p.failed] == [("docs/notes.txt", "empty file")]
+
+
+def test_a_file_whose_parse_ran_out_of_time_is_tried_again(docs):
+    h = file_hash(docs / "notes.txt")
+    manifest = {"docs/notes.txt": FileRecord("docs/notes.txt", h, 0, "parsing took longer than 0.001 s (parse_timeout)")}
+    p = plan(["docs/notes.txt"], manifest)
+    assert [f.path for f in p.new] == ["docs/notes.txt"] and p.failed == []

@@ -117,3 +117,14 @@ def test_pdf_pages_survive_the_pipeline_and_filter(docs, ray_local):
     hits = index.search(query, 5, where={"page": 3})
     assert [h.chunk.text for h in hits] == ["Wombat reactors need coolant."]
     assert index.search(query, 5, where={"page": 2}) == []
+
+
+def test_a_parse_that_ran_out_of_time_is_tried_again_on_the_next_run(docs, ray_local):
+    from dataclasses import replace
+
+    (docs / "notes.txt").write_text("Wombat release notes.\n\n" * 20_000)  # parsing takes far more than 1 µs
+    index = FaissIndex("idx")
+    hurried = ingest(["docs/notes.txt"], index, replace(OPTIONS, parse_timeout=1e-6))
+    assert [f.path for f in hurried.failed] == ["docs/notes.txt"] and "parse_timeout" in hurried.failed[0].error
+    again = ingest(["docs/notes.txt"], index, OPTIONS)  # same bytes, the default limit
+    assert again.new == 1 and again.failed == [] and index.count() > 0
