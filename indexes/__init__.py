@@ -1,6 +1,8 @@
 """Storage backends behind one interface, and the plain types they store."""
 
-from indexes.base import IndexWriter, VectorIndex
+import re
+
+from indexes.base import IndexWriter, VectorIndex, mask_password
 from indexes.errors import (
     ConfigError,
     IndexLockedError,
@@ -22,6 +24,7 @@ __all__ = [
     "IndexWriter",
     "RagError",
     "VectorIndex",
+    "check_location",
     "is_database",
     "open_index",
 ]
@@ -32,9 +35,19 @@ def is_database(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
 
 
+def check_location(location: str) -> None:
+    """Refuse a location that looks like a URL but not a PostgreSQL one ("postgresq://...",
+    "postgresql:/...", "s3://..."): taken for a directory, a typo would build a local index in
+    a folder named after the URL, password and all."""
+    if not is_database(location) and re.match(r"[A-Za-z][A-Za-z0-9+.-]+:/", location):
+        raise ConfigError(f"{mask_password(location)} is not an index location: give a directory (FAISS) "
+                          "or a postgresql:// URL (pgvector)")
+
+
 def open_index(location: str, ef_search: int = 100) -> VectorIndex:
     """The backend for a location: a directory (FAISS) or a postgresql:// URL (pgvector;
     `ef_search` sets its HNSW search breadth)."""
+    check_location(location)
     if is_database(location):
         from indexes.pgvector_index import PgVectorIndex
 

@@ -435,7 +435,40 @@ class PgCorrectionStore(CorrectionStore):
         self.schema = index.schema
         self._ready = False
 
+    # The tables and columns a current store has: where all are there, no DDL runs (a role that
+    # may only read can use it), and a store never written reads as empty and creates nothing.
+    _EXPECTED = {"corrections": {"id", *_LINKS}, "answers": {"id", "conversation_id", "turn"}, "feedback": {"id"},
+                 "corrections_meta": {"key"}}
+
+    def _state(self) -> str:
+        """"current", "missing" (no corrections table) or "old" (to create or upgrade)."""
+        with self.index._conn() as conn:
+            rows = conn.execute(
+                "SELECT c.relname, a.attname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "JOIN pg_attribute a ON a.attrelid = c.oid WHERE n.nspname = %s AND c.relname = ANY(%s) "
+                "AND a.attnum > 0 AND NOT a.attisdropped", (self.schema, list(self._EXPECTED))).fetchall()
+            indexed = conn.execute("SELECT to_regclass(%s)", (f"{self.schema}.answers_conversation",)).fetchone()[0]
+        found: dict[str, set] = {}
+        for table, column in rows:
+            found.setdefault(table, set()).add(column)
+        if "corrections" not in found:
+            return "missing"
+        current = indexed is not None and all(cols <= found.get(t, set()) for t, cols in self._EXPECTED.items())
+        return "current" if current else "old"
+
+    def _reads(self) -> bool:
+        """Whether there is anything to read (a store never written has no tables)."""
+        if not self._ready:
+            state = self._state()
+            if state == "missing":
+                return False
+            if state == "current":
+                self._ready = True
+        return True
+
     def _conn(self):
+        if not self._ready and self._state() == "current":
+            self._ready = True
         if not self._ready:
             s = self.schema
             with self.index._conn() as conn:
@@ -484,12 +517,16 @@ class PgCorrectionStore(CorrectionStore):
             return cursor.rowcount
 
     def get(self, correction_id):
+        if not self._reads():
+            return None
         with self._conn() as conn:
             row = conn.execute(f"SELECT {', '.join(_FIELDS)} FROM {self.schema}.corrections WHERE id = %s",
                                (correction_id,)).fetchone()
         return _row_to_correction(row) if row else None
 
     def list(self, include_inactive=True):
+        if not self._reads():
+            return []
         sql = f"SELECT {', '.join(_FIELDS)} FROM {self.schema}.corrections" + ("" if include_inactive else " WHERE active")
         with self._conn() as conn:
             return [_row_to_correction(r) for r in conn.execute(sql + " ORDER BY created_at, id").fetchall()]
@@ -512,6 +549,8 @@ class PgCorrectionStore(CorrectionStore):
                                 (correction_id,) * 3).rowcount > 0
 
     def nearest(self, vector, n=3):
+        if not self._reads():
+            return []
         with self._conn() as conn:
             rows = conn.execute(
                 f"SELECT {', '.join(_FIELDS)}, 1 - (embedding <=> %s) FROM {self.schema}.corrections "
@@ -521,6 +560,8 @@ class PgCorrectionStore(CorrectionStore):
         return [(_row_to_correction(r[:-1]), float(r[-1])) for r in rows]
 
     def embedding(self, correction_id):
+        if not self._reads():
+            return None
         with self._conn() as conn:
             row = conn.execute(f"SELECT embedding FROM {self.schema}.corrections WHERE id = %s", (correction_id,)).fetchone()
         if row is None:
@@ -541,12 +582,16 @@ class PgCorrectionStore(CorrectionStore):
             )
 
     def get_answer(self, answer_id):
+        if not self._reads():
+            return None
         with self._conn() as conn:
             row = conn.execute(f"SELECT {', '.join(_ANSWER_FIELDS)} FROM {self.schema}.answers WHERE id = %s",
                                (answer_id,)).fetchone()
         return _row_to_answer(row) if row else None
 
     def conversation(self, conversation_id, last=3):
+        if not self._reads():
+            return []
         with self._conn() as conn:
             rows = conn.execute(
                 f"SELECT {', '.join(_ANSWER_FIELDS)} FROM {self.schema}.answers WHERE conversation_id = %s "
@@ -554,6 +599,8 @@ class PgCorrectionStore(CorrectionStore):
         return [_row_to_answer(r) for r in reversed(rows)]
 
     def recent_answers(self, limit=1000):
+        if not self._reads():
+            return []
         with self._conn() as conn:
             rows = conn.execute(
                 f"SELECT {', '.join(_ANSWER_FIELDS)} FROM {self.schema}.answers "
@@ -566,6 +613,8 @@ class PgCorrectionStore(CorrectionStore):
                          (feedback.answer_id, feedback.good, feedback.comment, feedback.created_at))
 
     def list_feedback(self, bad_only=False):
+        if not self._reads():
+            return []
         sql = (f"SELECT f.answer_id, f.good, f.comment, f.created_at, a.question, a.answer, a.correction_id "
                f"FROM {self.schema}.feedback f "
                f"LEFT JOIN {self.schema}.answers a ON a.id = f.answer_id" + (" WHERE NOT f.good" if bad_only else "") + " ORDER BY f.id")
@@ -573,6 +622,8 @@ class PgCorrectionStore(CorrectionStore):
             return [Feedback(*r) for r in conn.execute(sql).fetchall()]
 
     def get_meta(self, key):
+        if not self._reads():
+            return None
         with self._conn() as conn:
             row = conn.execute(f"SELECT value FROM {self.schema}.corrections_meta WHERE key = %s", (key,)).fetchone()
         return row[0] if row else None

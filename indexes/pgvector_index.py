@@ -14,7 +14,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, Iterator
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import numpy as np
 
@@ -68,7 +68,9 @@ def split_location(location: str) -> tuple[str, str]:
     if not re.fullmatch(r"[A-Za-z0-9_]{1,40}", collection):
         raise ConfigError(f"collection {collection!r}: use 1-40 letters, digits or underscores")
     rest = urlencode([(k, v) for k, v in query if k != "collection"])
-    return urlunsplit(parts._replace(query=rest)), f"rag_{collection.lower()}"
+    # not urlunsplit: it turns "postgresql:///db" (no host: the default socket) into "postgresql:/db"
+    base = location.split("#", 1)[0].split("?", 1)[0]
+    return base + (f"?{rest}" if rest else ""), f"rag_{collection.lower()}"
 
 
 def _glob_to_like(pattern: str) -> str | None:
@@ -138,10 +140,20 @@ class PgVectorIndex(VectorIndex):
 
         try:
             with psycopg.connect(self.conninfo, autocommit=True) as conn:
-                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-                self._migrate(conn)
+                # An index that is up to date runs no DDL: a role that may only read it can use it.
+                if self._version(conn) != len(MIGRATIONS):
+                    conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                    self._migrate(conn)
         except psycopg.OperationalError as exc:
             raise RagError(f"Cannot connect to PostgreSQL at {self._redacted()}: {exc}".strip()) from None
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise RagError(
+                f"PostgreSQL at {self._redacted()} refused to set up the index {self.schema}: {exc}".strip()
+                + ". Run the first `rag ingest` (which creates it, and the vector extension) as a role that "
+                "may; a role that only reads needs USAGE on the schema and SELECT on its tables."
+            ) from None
+        except psycopg.ProgrammingError as exc:  # a misspelled URL parameter ("?colection=", "?hots=")
+            raise ConfigError(f"Cannot use the PostgreSQL URL {self._redacted()}: {exc}".strip()) from None
         # prepare_threshold=None: no server-side prepared statements, whose cached generic
         # plans would ignore the per-query SET LOCAL of hnsw.ef_search.
         return pool_mod.ConnectionPool(
@@ -152,6 +164,14 @@ class PgVectorIndex(VectorIndex):
 
     def _redacted(self) -> str:
         return mask_password(self.conninfo)
+
+    def _version(self, conn) -> int | None:
+        """The schema's migration number, None where it has none yet; read from the catalog
+        first, so that no statement fails (and nothing is created) for a role that only reads."""
+        if conn.execute("SELECT to_regclass(%s)", (f"{self.schema}.schema_version",)).fetchone()[0] is None:
+            return None
+        row = conn.execute(f"SELECT version FROM {self.schema}.schema_version").fetchone()
+        return row[0] if row else None
 
     def _migrate(self, conn) -> None:
         s = self.schema

@@ -28,6 +28,32 @@ def test_location_keeps_libpq_parameters_and_picks_the_collection():
     assert split_location("postgresql://h/db")[1] == "rag_default"
     with pytest.raises(Exception, match="collection"):
         split_location("postgresql://h/db?collection=a;drop")
+    # no host: libpq's default socket ("postgresql:///db"), kept as written
+    assert split_location("postgresql:///db?host=/s&collection=x") == ("postgresql:///db?host=%2Fs", "rag_x")
+
+
+def test_a_location_that_looks_like_a_url_but_not_postgresql_is_refused(tmp_path, monkeypatch):
+    from indexes import ConfigError, open_index
+    from indexes.base import mask_password
+
+    monkeypatch.chdir(tmp_path)
+    for typo in ("postgresq://u:s3cret@db:5432/rag", "postgresql:/u:s3cret@db/rag", "s3://bucket/idx"):
+        with pytest.raises(ConfigError, match="not an index location") as caught:
+            open_index(typo)
+        assert "s3cret" not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+    assert open_index(str(tmp_path / "idx")).location.endswith("idx")  # a directory still is one
+    assert mask_password("postgresql://h/db?user=u&password=s3cret&sslmode=require") == \
+        "postgresql://h/db?user=u&password=***&sslmode=require"
+    assert mask_password("postgresql://u:s3cret@h/db") == "postgresql://u:***@h/db"
+
+
+def test_a_misspelled_url_parameter_is_one_line(pg_dsn):
+    from indexes import ConfigError
+
+    sep = "&" if "?" in pg_dsn else "?"
+    with pytest.raises(ConfigError, match="colection"):
+        PgVectorIndex(f"{pg_dsn}{sep}colection=x").count()
 
 
 def test_collections_are_separate(pg_collection):
@@ -128,3 +154,40 @@ def test_an_unknown_answer_id_is_reported_without_the_password(pg_collection):
             attempt()
         assert "S3cret-pw" not in str(caught.value) and "postgres:***@" in str(caught.value), caught.value
     index.close()
+
+
+def test_a_role_that_may_only_read_searches_and_reads_corrections(pg_collection):
+    """No DDL for an index that is up to date, and a corrections store never written reads as
+    empty without creating its tables: a role with USAGE and SELECT alone can serve answers."""
+    import re
+    import uuid
+
+    import psycopg
+
+    from indexes.corrections import Correction, PgCorrectionStore
+
+    owner = PgVectorIndex(pg_collection)
+    write_chunks(owner, E, {"a.md": chunks("a.md", "alpha")})
+    conninfo, schema = split_location(pg_collection)
+    role = f"reader_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'readpw'")
+        conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
+    as_reader = re.sub(r"://[^@/]*@", f"://{role}:readpw@", pg_collection, count=1)
+    assert as_reader != pg_collection
+    reader = PgVectorIndex(as_reader)
+    assert reader.count() == 1 and reader.info() is not None
+    assert reader.search(E.embed_query("alpha"), 1)[0].chunk.path == "a.md"
+    store = PgCorrectionStore(reader)
+    assert store.list() == [] and store.nearest(E.embed_query("alpha")) == [] and store.get_meta("matcher") is None
+    with psycopg.connect(conninfo) as conn:  # still no corrections tables: the reader created none
+        assert conn.execute("SELECT to_regclass(%s)", (f"{schema}.corrections",)).fetchone()[0] is None
+
+    written = PgCorrectionStore(owner)
+    written.add(Correction("What is alpha?", "The first letter.", model="fake-hash"), E.embed_query("alpha"))
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
+    assert [c.question for c in store.list()] == ["What is alpha?"]
+    assert store.nearest(E.embed_query("alpha"), 1)[0][0].answer == "The first letter."
+    reader.close(), owner.close()

@@ -60,13 +60,14 @@ def _emit(data: dict[str, Any]) -> None:
 def _assistant(ctx: click.Context, existing: bool = False, **overrides: Any):
     """The assistant for the command's settings; with `existing`, for a command that only reads,
     a local index location must hold something (a mistyped --index is an error, not an empty store)."""
-    from indexes import is_database
+    from indexes import check_location, is_database
     from rag.assistant import Assistant
     from rag.config import Config
     from rag.errors import RagError
 
     config = Config.load(ctx.obj.get("config"), **overrides)
     where = config.index
+    check_location(where)
     if existing and not is_database(where) and not Path(where).exists():
         raise RagError(f"Nothing at {where}: no index and no corrections. Build one first (rag ingest PATH --index "
                        f"{where}), or give the right --index.")
