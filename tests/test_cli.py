@@ -156,3 +156,21 @@ def test_feedback_and_corrections_close_the_loop(docs):
     mine = as_json(rag("correct", given["id"], "--answer", "Yes: its source is on GitHub.", "--json"))["id"]
     assert as_json(rag("ask", "Is Wombat open source?", "--json"))["correction"]["id"] == mine
     assert as_json(rag("ask", "what licence does wombat use", "--json"))["correction"]["id"] == cid
+
+
+def test_rag_pg_start_and_stop_touch_only_their_own_folder(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    stop = rag("pg", "stop", "--data", str(elsewhere / ".rag-pg"), check=False)
+    assert stop.returncode == 1 and "nothing to stop" in stop.stderr
+    assert not (elsewhere / ".rag-pg").exists()  # started nothing, created nothing
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "a.txt").write_text("x")
+    start = rag("pg", "start", "--data", str(junk), check=False)
+    assert start.returncode == 1 and "not a PostgreSQL data folder" in start.stderr and "Traceback" not in start.stderr
+    data = tmp_path / "pgdata"
+    url = rag("pg", "start", "--data", str(data)).stdout.strip()
+    assert url.startswith("postgresql://")
+    assert rag("pg", "stop", "--data", str(data)).stderr.strip() == "Stopped."
+    assert rag("pg", "stop", "--data", str(data)).stderr.strip() == f"The server for {data} is not running."

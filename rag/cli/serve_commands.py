@@ -65,8 +65,10 @@ def pg_stop(data):
     """Stop the embedded server that keeps its data in --data."""
     from rag import pgserver
 
-    pgserver.stop(data)
-    click.echo("Stopped.", err=True)
+    try:
+        click.echo(pgserver.stop(data), err=True)
+    except RagError as exc:
+        _fail(exc, False)
 
 
 
