@@ -693,6 +693,12 @@ def test_the_cli_says_what_a_correction_replaced_and_wants_one_verdict(assistant
     result = CliRunner().invoke(cli, ["correct", "--question", "how do I upgrade wombat", "--answer", "Self-update."]
                                 + index)
     assert result.exit_code == 0 and f"It replaces {first.id} (disabled)" in result.output, result.output
+    second = assistant.corrections.list(include_inactive=False)[0].id
+    result = CliRunner().invoke(cli, ["correct", "--question", "How do I upgrade Wombat?", "--answer",
+                                    "Self-update.", "--source", "nowhere.md", "--json"] + index)
+    made = json.loads(result.stdout)  # with --json the notes are said on standard error too
+    assert made["replaced"] == [second] and made["unindexed_sources"] == ["nowhere.md"]
+    assert "nowhere.md is not a file in the index" in result.stderr
     answer = assistant.ask("how do I upgrade wombat")
     for flags in ([], ["--good", "--bad"]):
         result = CliRunner().invoke(cli, ["feedback", "add", answer.id, *flags] + index)

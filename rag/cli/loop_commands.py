@@ -168,8 +168,9 @@ def correct(ctx, answer_id, text, same_as, not_same_as, question, reason, author
     except Exception as exc:  # noqa: BLE001
         click.echo(f"  Note: could not check for corrections that answer the same question ({exc}).", err=True)
         overlaps = None
-    if as_json:
-        _emit({"id": c.id, "overlaps": None if overlaps is None else [o["b"] for o in overlaps]})
+    if as_json:  # the notes go to standard error, as in text
+        _emit({"id": c.id, "overlaps": None if overlaps is None else [o["b"] for o in overlaps],
+               "replaced": sorted(replaced), "unindexed_sources": _warn_unindexed(assistant, c.sources)})
     elif c.linked_to:
         relation = "the same question as" if c.same_as else "not the same question as"
         click.echo(f"Linked {c.id}: {c.question!r} is {relation} correction {c.linked_to}")
@@ -193,16 +194,18 @@ def _overlap_effect(assistant) -> str:
     return "which of the two a question between them gets is a guess."
 
 
-def _warn_unindexed(assistant, sources: list[str]) -> None:
-    """Sources that name no file in the index: the correction is not flagged when they change."""
+def _warn_unindexed(assistant, sources: list[str]) -> list[str]:
+    """Sources that name no file in the index, said on standard error and returned: the
+    correction is not flagged when they change."""
     try:
         known = set(assistant.index.manifest())
     except RagError:
-        return
+        return []
     missing = [s for s in sources if "://" not in s and s.split("#", 1)[0] not in known]
     if missing:
         click.echo(f"  Note: {', '.join(missing)} is not a file in the index (paths are relative to the directory "
                    f"`rag ingest` ran in): the correction is not flagged for review when it changes.", err=True)
+    return missing
 
 
 @cli.group()
