@@ -108,7 +108,7 @@ def discover(paths: list[str], extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
                 continue
             candidates = iter([root])
         else:
-            failed.append(Failure(str(given), "no such file or directory"))
+            failed.append(Failure(str(given), MISSING))
             continue
         for candidate in candidates:
             if (odd := _odd_name(candidate)) is not None:
@@ -140,6 +140,9 @@ def _under(path: str, roots: list[str]) -> bool:
     return False
 
 
+MISSING = "no such file or directory"
+
+
 def retried(error: str) -> bool:
     """Whether a file that failed this way is tried again on the next run although its bytes
     are the same: a parse that ran out of time may finish on a quieter machine or with a
@@ -167,7 +170,10 @@ def plan(paths: list[str], manifest: dict[str, FileRecord], extensions: tuple[st
             result.changed.append(f)
         else:
             result.unchanged.append(f)
-    seen = {f.path for f in files} | {f.path for f in failed}
+    # a file given by name that is gone but indexed is removed, not a failure
+    gone = {display_path(Path(p)) for p in paths if not os.path.lexists(p)} & manifest.keys()
+    result.failed = [f for f in result.failed if not (f.error == MISSING and display_path(Path(f.path)) in gone)]
+    seen = {f.path for f in files} | {f.path for f in result.failed}
     roots = [display_path(Path(p)) for p in paths if Path(p).is_dir()]
     roots = ["" if r == "." else r for r in roots]
     explicit = {display_path(Path(p)) for p in paths if not Path(p).is_dir()}

@@ -1,6 +1,8 @@
 """Ingestion on the real Ray Data pipeline (fake embedder here for speed; the real model
 runs in test_real_parts.py and test_cli.py)."""
 
+import json
+
 import pytest
 
 from indexes.faiss_index import FaissIndex
@@ -128,3 +130,22 @@ def test_a_parse_that_ran_out_of_time_is_tried_again_on_the_next_run(docs, ray_l
     assert [f.path for f in hurried.failed] == ["docs/notes.txt"] and "parse_timeout" in hurried.failed[0].error
     again = ingest(["docs/notes.txt"], index, OPTIONS)  # same bytes, the default limit
     assert again.new == 1 and again.failed == [] and index.count() > 0
+
+
+def test_rag_ingest_of_a_missing_path_is_an_error_unless_it_was_indexed(docs, ray_local, monkeypatch):
+    """A mistyped or unmounted folder exits 1 (not 4, and not 0 under --allow-failures) and
+    creates nothing; a file that was indexed and is gone is removed, as before."""
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from rag.cli import cli
+
+    monkeypatch.setenv("RAG_EMBEDDING_MODEL", "fake-hash")
+    result = CliRunner().invoke(cli, ["ingest", "docs/nope", "--index", "idx", "--allow-failures"])
+    assert result.exit_code == 1 and "No such file or folder: docs/nope" in result.output
+    assert not Path("idx").exists()
+    assert CliRunner().invoke(cli, ["ingest", "docs/notes.txt", "--index", "idx"]).exit_code == 0
+    (docs / "notes.txt").unlink()
+    result = CliRunner().invoke(cli, ["ingest", "docs/notes.txt", "--index", "idx", "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["removed"] == 1

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -42,6 +44,14 @@ def ingest(ctx, paths, index, source_url, allow_failures, as_json):
     """
     try:
         assistant = _assistant(ctx, index=index, source_url=source_url)
+        gone = [p for p in paths if not os.path.lexists(p)]
+        if gone:  # a file that was indexed is removed; any other missing path is a typo or an unmounted folder
+            from pipelines.discover import display_path
+
+            indexed = assistant.index.manifest() if assistant.index.info() is not None else {}
+            gone = [p for p in gone if display_path(Path(p)) not in indexed]
+        if gone:  # an error, not one failed file that --allow-failures would hide
+            raise RagError(f"No such file or folder: {', '.join(gone)}. Nothing was ingested.")
         if not as_json:
             click.echo(f"Ingesting {', '.join(paths)} into {assistant.index.display_location} ...", err=True)
         tty = not as_json and sys.stderr.isatty()
