@@ -901,8 +901,10 @@ class Assistant:
         if history:
             question, standalone = self._follow_up(question, history)
             latency["rewrite"] = _ms(started)
-        corrections_started = time.perf_counter()
+        embed_started = time.perf_counter()
         vector = self.embedder.embed_query(question)  # once, for the corrections and retrieval
+        latency["embed"] = _ms(embed_started)  # the first call of a process also loads the model
+        corrections_started = time.perf_counter()
         # offers need the answer log: confirming one names the logged answer
         offers = self.config.corrections_offers if self.config.log_answers else 0
         # corrections answer one question: not several asked together (a follow-up the model did not rewrite)

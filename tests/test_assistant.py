@@ -33,7 +33,7 @@ def test_ask_returns_cited_sources_usage_latency_and_prompt_version(index):
     assert [(s.n, s.path, s.cited) for s in a.sources] == [(1, "docs/upgrade.md", True)]
     assert len(a.retrieved) == 3 and [s.cited for s in a.retrieved] == [True, False, False]
     assert a.usage.completion_tokens == 3 and a.usage.prompt_tokens > 0
-    assert set(a.latency_ms) == {"corrections", "retrieve", "llm", "total"} and a.prompt == "answer@v1" and a.model == "scripted"
+    assert set(a.latency_ms) == {"embed", "corrections", "retrieve", "llm", "total"} and a.prompt == "answer@v1" and a.model == "scripted"
     assert len(a.id) == 32 and a.error is None
 
 
