@@ -10,6 +10,7 @@ from typing import Any, Callable
 from pydantic import ValidationError
 
 from evals.judges import faithfulness, pairwise, quality
+from evals.metrics import page_of
 from evals.retrieval import Item, evaluate_retrieval, results_to_json
 from indexes.errors import ConfigError
 from rag.assistant import Assistant
@@ -59,6 +60,13 @@ def judge_from(spec: str | None, model: str | None = None, api_key: str | None =
     return lambda messages: chat.complete(messages, max_tokens=96).text
 
 
+def indexed_pages(index) -> set[str]:
+    """What a gold source can name (without its anchor) and retrieval can return: the paths of
+    the files in the index, and the URLs of its chunks."""
+    pages = {path for path, record in index.manifest().items() if not record.error}
+    return pages | {page_of(c.url) for c in index.chunks() if c.url}
+
+
 def run_eval(
     base: Config,
     items: list[Item],
@@ -104,6 +112,11 @@ def run_eval(
         if on_progress:
             on_progress(f"evaluating {params or 'the configuration'} on {len(items)} questions")
         summary, results = evaluate_retrieval(items, retrieve, run_k)
+        if "unknown" not in shared:  # a gold source the index cannot return is a miss whatever retrieval does
+            pages = indexed_pages(assistant.index)
+            shared["unknown"] = sorted({i.source for i in items if page_of(i.source) not in pages})
+        summary["gold_not_indexed"] = len(shared["unknown"])
+        summary["gold_not_indexed_examples"] = shared["unknown"][:3]
         per_question = results_to_json(results)
         if answers:
             summary["answers"] = _answers(assistant, items, run_k, per_question, judge)

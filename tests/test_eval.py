@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -92,6 +93,13 @@ def test_rag_eval_cli_with_a_sweep_writes_report_and_plots(docs, ray_local):
     assert (docs.parent / "out" / "hit_at_k.png").read_bytes()[:4] == b"\x89PNG"
     detail = json.loads((docs.parent / "out" / "results.json").read_text())
     assert len(detail[0]["results"]) == 6 and "rank" in detail[0]["results"][0]
+    assert all(r["gold_not_indexed"] == 0 for r in runs)
+
+    # a gold source the index cannot return (not as `rag ingest` keyed it) is a miss, and said so
+    Path("wrong.jsonl").write_text(json.dumps({"question": "glacier uploads", "source": "storage.rst"}) + "\n")
+    result = runner.invoke(cli, ["eval", "wrong.jsonl", "--no-llm", "--out", "out2", "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["gold_not_indexed"] == 1
+    assert "1 of the questions' sources name no file or URL in the index (such as storage.rst)" in result.stderr
 
 
 class _ScriptedEndpoint:

@@ -244,6 +244,12 @@ def eval_command(ctx, dataset, index, k, no_llm, out, sweeps, corpus, source_url
     except (RagError, ValueError) as exc:
         _fail(exc, as_json)
     summaries = [{"params": r["params"], **r["summary"]} for r in runs]
+    unknown = runs[0]["summary"]["gold_not_indexed"]
+    if unknown:
+        examples = ", ".join(runs[0]["summary"]["gold_not_indexed_examples"])
+        click.secho(f"{unknown} of the questions' sources name no file or URL in the index (such as {examples}): "
+                    "they count as misses. A source is a path as `rag ingest` keys it (relative to the directory it "
+                    "ran in) or a chunk's URL (--source-url), with an optional #anchor.", fg="yellow", err=True)
     if as_json:
         _emit(summaries[0] if len(summaries) == 1 else {"runs": summaries})
         return
