@@ -35,22 +35,47 @@ class QuestionResult:
     extra: dict = field(default_factory=dict)
 
 
+def _item(where: str, row) -> Item:
+    expected = 'expected {"question": text, "source": path or URL[#anchor], "reference_answer": optional text}'
+    if not isinstance(row, dict):
+        raise ValueError(f"{where}: {expected}, not {type(row).__name__}")
+    for field in ("question", "source"):
+        if field not in row:
+            raise ValueError(f"{where}: no {field!r}; {expected}")
+        if not isinstance(row[field], str) or not row[field].strip():
+            raise ValueError(f"{where}: {field!r} must be non-blank text, not {json.dumps(row[field])}")
+    reference = row.get("reference_answer")
+    if reference is not None and not isinstance(reference, str):
+        raise ValueError(f"{where}: 'reference_answer' must be text, not {json.dumps(reference)}")
+    return Item(row["question"], row["source"], reference)
+
+
 def load_dataset(path: str | Path) -> list[Item]:
-    """JSONL lines: {"question": ..., "source": URL-or-path[#anchor], "reference_answer": optional}."""
+    """JSON Lines (or one JSON array) of {"question": ..., "source": URL-or-path[#anchor],
+    "reference_answer": optional}; a bad record is an error that names its line (or item)."""
     items = []
     try:
         lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path} is not UTF-8 text (invalid byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
                          "convert it to UTF-8") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    text = "\n".join(lines)
+    if text.lstrip().startswith("["):  # one JSON array of the same objects
         try:
-            row = json.loads(line)
-            items.append(Item(row["question"], row["source"], row.get("reference_answer")))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}:{number}: expected a JSON object with question and source ({exc})") from None
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not JSON ({exc})") from None
+        records = [(f"{path}: item {n}", row) for n, row in enumerate(rows if isinstance(rows, list) else [rows], 1)]
+    else:
+        records = []
+        for number, line in enumerate(lines, 1):
+            if line.strip():
+                try:
+                    records.append((f"{path}:{number}", json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
+    for where, row in records:
+        items.append(_item(where, row))
     if not items:
         raise ValueError(f"{path} holds no questions")
     return items

@@ -842,6 +842,13 @@ def _records(path: Path):
                 yield f"{path}:{number}", record
 
 
+def _shape_or_none(record: Any) -> str | None:
+    try:
+        return _shape(record)
+    except ValueError:
+        return "ambiguous"
+
+
 def is_pair_file(path: str | Path) -> bool:
     """Whether the file holds labelled question pairs rather than a question set: a CSV, TSV or
     JSON array (a question set is JSON Lines), or JSON Lines whose first record has the fields
@@ -852,8 +859,15 @@ def is_pair_file(path: str | Path) -> bool:
             first = next((line for line in fh if line.strip()), "")
     except (OSError, UnicodeDecodeError):
         return False
-    if path.suffix.lower() in (".csv", ".tsv") or first.lstrip().startswith("["):
+    if path.suffix.lower() in (".csv", ".tsv"):
         return True
+    if first.lstrip().startswith("["):  # a JSON array: of pairs, unless its first record is a question with a source
+        try:
+            records = json.loads(path.read_text(encoding="utf-8-sig"))
+            head = records[0] if isinstance(records, list) and records else None
+        except (OSError, UnicodeDecodeError, ValueError):
+            return True  # load_pairs says what is wrong
+        return not (isinstance(head, dict) and {"question", "source"} <= head.keys() and _shape_or_none(head) is None)
     try:
         record = json.loads(first)
     except ValueError:

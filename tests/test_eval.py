@@ -31,6 +31,24 @@ def test_load_dataset_reports_bad_lines(tmp_path):
     bad.write_text('{"question": "x", "source": "y"}\n{"nope": 1}\n')
     with pytest.raises(ValueError, match="bad.jsonl:2"):
         load_dataset(bad)
+    for line, says in (('{"question": 42, "source": ["a"]}', "bad.jsonl:1: 'question' must be non-blank text, not 42"),
+                       ('{"question": "  ", "source": "a"}', "bad.jsonl:1: 'question' must be non-blank text"),
+                       ('{"question": "q", "source": "a", "reference_answer": 3}', "'reference_answer' must be text"),
+                       ('"just text"', "bad.jsonl:1: expected {\"question\""),
+                       ('{"question": "q"', "bad.jsonl:1: not JSON")):
+        bad.write_text(line + "\n")
+        with pytest.raises(ValueError) as caught:
+            load_dataset(bad)
+        assert says in str(caught.value)
+    from rag.corrections import is_pair_file
+
+    array = tmp_path / "array.json"  # one JSON array of questions is a question set, not pairs
+    array.write_text(json.dumps([{"question": "x", "source": "y"}, {"question": "z", "source": ""}]))
+    assert not is_pair_file(array)
+    with pytest.raises(ValueError, match="array.json: item 2: 'source' must be non-blank text"):
+        load_dataset(array)
+    array.write_text(json.dumps([{"a": "x", "b": "y", "match": True}]))
+    assert is_pair_file(array)
     latin = tmp_path / "latin.jsonl"
     latin.write_bytes('{"question": "caf\u00e9?", "source": "y"}\n'.encode("latin-1"))
     with pytest.raises(ValueError, match="latin.jsonl is not UTF-8 text"):
