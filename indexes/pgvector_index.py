@@ -57,6 +57,9 @@ MIGRATIONS = [
     ],
 ]
 
+POOL_WAIT_S = 10.0
+CONNECT_TIMEOUT_S = 5
+
 _COLUMNS = "id, path, position, text, title, section, anchor, url, metadata"
 
 
@@ -156,9 +159,12 @@ class PgVectorIndex(VectorIndex):
             raise ConfigError(f"Cannot use the PostgreSQL URL {self._redacted()}: {exc}".strip()) from None
         # prepare_threshold=None: no server-side prepared statements, whose cached generic
         # plans would ignore the per-query SET LOCAL of hnsw.ef_search.
+        # A request waits at most POOL_WAIT_S for a connection: with the database down it fails in
+        # seconds (a 503 from `rag serve`) instead of psycopg_pool's 30, which outlasts health
+        # probes; each connection attempt gives up after CONNECT_TIMEOUT_S.
         return pool_mod.ConnectionPool(
-            self.conninfo, min_size=1, max_size=self.pool_size, open=True,
-            kwargs={"prepare_threshold": None}, configure=register_vector,
+            self.conninfo, min_size=1, max_size=self.pool_size, open=True, timeout=POOL_WAIT_S,
+            kwargs={"prepare_threshold": None, "connect_timeout": CONNECT_TIMEOUT_S}, configure=register_vector,
             check=pool_mod.ConnectionPool.check_connection,  # a restarted server: reconnect, not fail
         )
 
@@ -197,11 +203,14 @@ class PgVectorIndex(VectorIndex):
             with self.pool.connection() as conn:
                 yield conn
         except (psycopg.OperationalError, PoolTimeout) as exc:
-            # the server went away, restarted, or ran out of disk: say so, not a driver traceback
+            # the server went away, restarted, or ran out of disk: say so, not a driver traceback.
+            # The pool goes too: the next call opens a new one and connects at once (or fails at
+            # once while the server is down), where the old one would wait out its backoff.
+            self._discard_pool()
             raise IndexWriteError(
                 f"Lost the connection to PostgreSQL at {self._redacted()} ({str(exc).strip() or type(exc).__name__}). "
                 "Nothing uncommitted was kept: the index holds its last committed state. "
-                "Run the same command again when the database is back; ingest resumes from there."
+                "Try again when the database is back (an interrupted ingest resumes from its last commit)."
             ) from exc
 
     # -- reading --------------------------------------------------------------------
@@ -329,6 +338,19 @@ class PgVectorIndex(VectorIndex):
             if self._pool is not None:
                 self._pool.close()
             self._pool = None
+
+    def _discard_pool(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:  # in the background: its workers may be waiting out a reconnection
+            threading.Thread(target=self._close_quietly, args=(pool,), daemon=True).start()
+
+    @staticmethod
+    def _close_quietly(pool) -> None:
+        try:
+            pool.close()
+        except Exception:  # noqa: BLE001 - closing a pool whose server is gone
+            log.debug("closing the PostgreSQL pool failed", exc_info=True)
 
 
 class _PgWriter(IndexWriter):

@@ -125,3 +125,36 @@ def test_database_down_is_a_clear_error(workdir):
     with pytest.raises(Exception) as caught:
         index.count()
     assert "Cannot connect to PostgreSQL" in str(caught.value) and "secret" not in str(caught.value)
+
+
+def test_an_index_outlives_its_database_going_down_and_coming_back(tmp_path):
+    """While the server is down a query fails within the pool's wait (10 s, not 30) and then at
+    once; the first query after it is back succeeds at once (a new pool, no backoff to sit out)."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from indexes.errors import RagError
+
+    def pg(command):  # a process of its own, as a user runs it (pgserver keeps a server while its starter lives)
+        rag = str(Path(sys.executable).with_name("rag"))
+        return subprocess.run([rag, "pg", command, "--data", str(tmp_path / "pg")], capture_output=True, text=True,
+                              timeout=120)
+
+    url = pg("start").stdout.strip()
+    index = open_index(url + ("&" if "?" in url else "?") + "collection=outage")
+    try:
+        assert index.count() == 0
+        assert pg("stop").stderr.strip() == "Stopped."
+        for most in (15, 3):
+            started = time.perf_counter()
+            with pytest.raises(RagError, match="PostgreSQL"):
+                index.count()
+            assert time.perf_counter() - started < most
+        pg("start")
+        started = time.perf_counter()
+        assert index.count() == 0 and time.perf_counter() - started < 3
+    finally:
+        index.close()
+        pg("stop")
