@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 from typing import Any, Callable
 
@@ -58,6 +58,9 @@ class IngestReport:
     changed_paths: list[str] = field(default_factory=list)  # replaced or removed: corrections citing them need review
     # new files with the bytes of a file already indexed under another path: (new path, indexed path)
     same_as_indexed: list[tuple[str, str]] = field(default_factory=list)
+    rechunked: int = 0  # unchanged files processed again: the chunking settings changed
+    settings_changed: dict[str, Any] | None = None  # {"before": ..., "now": ...} when they did
+    elsewhere: int = 0  # indexed files outside the paths given, which keep the earlier settings
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,7 +72,18 @@ class IngestReport:
             "chunks_written": self.chunks_written,
             "seconds": round(self.seconds, 3),
             **({"same_as_indexed": [list(p) for p in self.same_as_indexed]} if self.same_as_indexed else {}),
+            **({"rechunked": self.rechunked, "settings_changed": self.settings_changed, "elsewhere": self.elsewhere}
+               if self.settings_changed else {}),
         }
+
+
+def built_with(options: "IngestOptions") -> dict[str, Any]:
+    """The settings that shape an index's chunks, as its IndexInfo records them: the chunk
+    sizes, and the URL template when there is one."""
+    built = options.chunking.to_dict()
+    if options.source_url:
+        built["source_url"] = options.source_url
+    return built
 
 
 def source_url(template: str | None, relpath: str, anchor: str | None) -> str | None:
@@ -232,15 +246,28 @@ def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = Ingest
     indexed = {r.hash: path for path, r in manifest.items() if not r.error and path not in going}
     report.same_as_indexed = [(f.path, indexed[f.hash]) for f in todo_plan.new
                               if f.hash in indexed and indexed[f.hash] != f.path]
-    if not todo_plan.todo and not todo_plan.removed:
+    # Settings that shape the chunks (chunk sizes, the URL template) differ from what built the
+    # index: its files under `paths` are processed again, their bytes unchanged. Not a change of
+    # content: corrections citing them are not flagged.
+    current = index.info()
+    if options.source_url is None and current is not None and current.chunking.get("source_url"):
+        options = replace(options, source_url=current.chunking["source_url"])  # the index keeps its template
+    built = built_with(options)
+    rechunk = {f.path for f in todo_plan.unchanged} if current is not None and current.chunking != built else set()
+    if not todo_plan.todo and not todo_plan.removed and not rechunk:
         report.seconds = time.perf_counter() - started
         return report
-
+    if rechunk:
+        report.settings_changed = {"before": current.chunking, "now": built}
+        report.elsewhere = sum(1 for p, r in manifest.items() if not r.error and p not in rechunk and p not in going
+                               and p not in {f.path for f in todo_plan.todo})
+        todo_plan.changed.extend(todo_plan.unchanged)
+        todo_plan.unchanged, report.unchanged = [], 0
     changed = {f.path for f in todo_plan.changed}
     counts: dict[str, int] = {}
     hashes: dict[str, str] = {}
     failures: dict[str, str] = {}
-    new_info = IndexInfo(model, 0, options.chunking.to_dict(), _version())  # dimension: from the vectors
+    new_info = IndexInfo(model, 0, built, _version())  # dimension: from the vectors
     with index.writer(new_info) as writer:  # lock first: a second writer fails before any work
         writer.remove_files(todo_plan.removed)
         if todo_plan.todo:
@@ -257,12 +284,15 @@ def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = Ingest
     for f in todo_plan.todo:
         if f.path in failures:
             report.failed.append(Failure(f.path, failures[f.path]))
+        elif f.path in rechunk:
+            report.rechunked += 1
         elif f.path in changed:
             report.changed += 1
         else:
             report.new += 1
     report.chunks_written = sum(counts.values())
-    report.changed_paths = sorted({f.path for f in todo_plan.changed if f.path not in failures} | set(todo_plan.removed))
+    report.changed_paths = sorted({f.path for f in todo_plan.changed if f.path not in failures and f.path not in rechunk}
+                                  | set(todo_plan.removed))
     report.seconds = time.perf_counter() - started
     return report
 

@@ -149,3 +149,32 @@ def test_rag_ingest_of_a_missing_path_is_an_error_unless_it_was_indexed(docs, ra
     (docs / "notes.txt").unlink()
     result = CliRunner().invoke(cli, ["ingest", "docs/notes.txt", "--index", "idx", "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["removed"] == 1
+
+
+def test_changed_chunking_settings_process_the_files_again(docs, ray_local):
+    """A new URL template or chunk size is a change: the files are chunked again (not counted as
+    changed content, so corrections citing them are not flagged), then unchanged as before."""
+    from pipelines.chunk import ChunkingConfig
+
+    index = FaissIndex("idx")
+    first = ingest(["docs"], index, OPTIONS)
+    with_urls = IngestOptions(embedding_model="fake-hash", source_url="https://wombat.dev/{path}.html")
+    report = ingest(["docs"], index, with_urls)
+    assert (report.new, report.changed, report.unchanged, report.rechunked) == (0, 0, 0, first.new)
+    assert report.changed_paths == [] and report.settings_changed["now"]["source_url"] == with_urls.source_url
+    assert all(c.url and c.url.startswith("https://wombat.dev/") for c in index.chunks())
+    assert index.info().chunking["source_url"] == with_urls.source_url
+    for same in (with_urls, OPTIONS):  # no template given: the index keeps its own
+        again = ingest(["docs"], index, same)
+        assert (again.unchanged, again.rechunked, again.settings_changed) == (first.new, 0, None)
+    (docs / "new.md").write_text("# New\n\nA new page.\n")
+    ingest(["docs"], index, OPTIONS)
+    assert index.chunks("docs/new.md").__next__().url == "https://wombat.dev/new.html#new"
+    dropped = ingest(["docs"], index, IngestOptions(embedding_model="fake-hash", source_url=""))  # "": no URLs
+    assert dropped.rechunked == first.new + 1 and all(c.url is None for c in index.chunks())
+    ingest(["docs"], index, with_urls)
+    smaller = IngestOptions(embedding_model="fake-hash", source_url=with_urls.source_url,
+                            chunking=ChunkingConfig(chunk_tokens=32, chunk_overlap=0))
+    report = ingest(["docs"], index, smaller)
+    assert report.rechunked == first.new + 1 and index.count() > first.chunks_written + 1
+    assert index.info().chunking["chunk_tokens"] == 32

@@ -70,10 +70,21 @@ def ingest(ctx, paths, index, source_url, allow_failures, as_json):
     else:
         click.echo(
             f"{report.new} new, {report.changed} changed, {report.unchanged} unchanged, "
+            + (f"{report.rechunked} chunked again, " if report.rechunked else "") +
             f"{report.removed} removed, {len(report.failed)} failed; "
             f"{report.chunks_written} chunks written in {report.seconds:.1f}s"
         )
-        if not (report.new or report.changed or report.unchanged or report.removed or report.failed):
+        if report.settings_changed:
+            before, now = report.settings_changed["before"], report.settings_changed["now"]
+            moved = ", ".join(f"{k} {before.get(k)} -> {now.get(k)}" for k in sorted(before.keys() | now.keys())
+                              if before.get(k) != now.get(k))
+            click.secho(f"The settings that shape chunks changed since the last ingest ({moved}): "
+                        f"{report.rechunked} unchanged files were chunked and embedded again.", fg="yellow", err=True)
+            if report.elsewhere:
+                click.secho(f"{report.elsewhere} indexed files outside {', '.join(paths)} keep the earlier settings "
+                            "until their folders are ingested again.", fg="yellow", err=True)
+        if not (report.new or report.changed or report.unchanged or report.removed or report.failed
+                or report.rechunked):
             kinds = " ".join(e.lstrip(".") for e in assistant.config.extensions)
             click.secho(f"No files to ingest under {', '.join(paths)}: rag reads {kinds} files "
                         "(the `extensions` setting); others are left alone.", fg="yellow", err=True)
