@@ -961,8 +961,9 @@ def correction_from_export(data: Any, model: str) -> Correction:
 
 
 def correction_info(correction: Correction, mode: str, similarity: float) -> dict[str, Any]:
+    # review: a file the correction cites changed or went since it was written; a reviewer has yet to check it
     return {"id": correction.id, "mode": mode, "author": correction.author, "created_at": correction.created_at,
-            "similarity": round(similarity, 4), "question": correction.question}
+            "similarity": round(similarity, 4), "question": correction.question, "review": bool(correction.review)}
 
 
 __all__ = ["Correction", "CorrectionStore", "Matcher", "calibrate", "correction_from_export", "correction_info",

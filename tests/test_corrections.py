@@ -680,6 +680,12 @@ def test_a_correction_cites_files_as_ingest_keys_them(assistant, tmp_path, monke
         "./docs/a.md", str(tmp_path / "docs" / "a.md"), "docs/./a.md#usage", "https://example.com/a", " "])
     assert c.sources == ["docs/a.md", "docs/a.md#usage", "https://example.com/a"]
     assert assistant.corrections.flag_for_review(["docs/a.md"], "changed") == [c.id]
+    cited = assistant.correct("Run setup.", question="How do I set up wombat?", sources=["docs/a.md"])
+    assistant.corrections.flag_for_review(["docs/a.md"], "changed")
+    answer = assistant.ask("How do I set up wombat?")  # still answered, and said to wait for a reviewer
+    assert answer.correction["id"] == cited.id and answer.correction["review"] is True
+    assistant.corrections.update(cited.id, review=None)  # rag corrections enable: a reviewer checked it
+    assert assistant.ask("How do I set up wombat?").correction["review"] is False
 
 
 def test_the_cli_says_what_a_correction_replaced_and_wants_one_verdict(assistant, tmp_path, monkeypatch):

@@ -118,6 +118,9 @@ def print_answer(answer, streamed: bool = False) -> None:
         confirmed = "; you confirmed it asks your question" if c.get("confirmed_by_asker") else ""
         click.secho(f"[{what} {c['id']} by {c['author']}, {c['created_at'][:10]}; "
                     f"similarity {c['similarity']:.2f}{confirmed}]", fg="green")
+        if c.get("review"):
+            click.secho("[a file this correction cites changed or was removed since; it waits for a reviewer "
+                        f"(rag corrections show {c['id']})]", fg="yellow")
     if any(s.attributed for s in answer.sources):
         heading = "Sources (not cited by the model; these hold the words of its sentences):"
     elif any(s.cited for s in answer.sources):

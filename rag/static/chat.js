@@ -186,6 +186,7 @@ function showAnswer(turn, answer) {
     mark.textContent = c.mode === "verbatim"
       ? `✔ Answer from a human correction${who}`
       : `✔ Written with a human correction${who} as its first source`;
+    if (c.review) mark.textContent += " (a document it cites has changed since; a reviewer will check it)";
     mark.hidden = false;
     article.classList.add("corrected");
   }
