@@ -452,8 +452,12 @@ class Assistant:
             va, vb = embed([correction.question, link.question])
             similarity = float(va @ vb)
             p = matcher.score(correction.question, link.question, similarity, embed)
+            # the asker's answer, if this index logged it (an imported link's was logged elsewhere)
+            answer_id = link.replaces_answer_id
+            if answer_id and self.corrections.get_answer(answer_id) is None:
+                answer_id = records[0].id if records else None
             suggestions.append({
-                "answer_id": link.replaces_answer_id, "question": link.question,
+                "answer_id": answer_id, "question": link.question,
                 "created_at": link.created_at, "times_asked": len(records) or 1,
                 "bad_feedback": any(r.id in bad for r in records), "confirmed_by_asker": True,
                 "asker_link": link.id, "asker_link_applies": link.active,

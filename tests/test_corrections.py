@@ -1414,3 +1414,31 @@ def test_reading_an_empty_location_writes_nothing_and_a_typo_is_an_error(tmp_pat
 
     ctx = click.Context(cli, obj={})  # a database is never "nothing there": it says so itself
     assert _assistant(ctx, existing=True, index="postgresql://u@localhost:1/db").config.index.startswith("postgresql://")
+
+
+def test_an_imported_asker_link_is_reviewed_by_its_question(assistant, tmp_path, monkeypatch):
+    """An asker's link imported into another index names an answer logged elsewhere: the queue
+    offers it by its question, and a reviewer's yes works there."""
+    from click.testing import CliRunner
+
+    from rag.cli import cli
+
+    c = assistant.correct("Run wombat self-update.", question="how do I upgrade wombat", author="ana")
+    assistant.corrections.set_meta("matcher", {"band": 0.0, "accept": 1.0, "p_min": 0.999, "weights": [0.0] * 6})
+    asked = assistant.ask("what is the procedure to bring wombat to its newest release")
+    assistant.confirm(asked.id, c.id, "zoe")
+    elsewhere = FaissIndex(tmp_path / "other")
+    write_chunks(elsewhere, E, {"docs/upgrade.md": [Chunk("docs/upgrade.md", "To upgrade wombat run it", 0)]})
+    other = Assistant(Config(index=str(tmp_path / "other"), embedding_model="fake-hash"), index=elsewhere, embedder=E,
+                      llm=ScriptedChat("x"))
+    exported = tmp_path / "c.jsonl"
+    monkeypatch.setenv("RAG_EMBEDDING_MODEL", "fake-hash")
+    assert CliRunner().invoke(cli, ["corrections", "export", str(exported), "--index", str(assistant.config.index)]).exit_code == 0
+    assert CliRunner().invoke(cli, ["corrections", "import", str(exported), "--index", str(tmp_path / "other")]).exit_code == 0
+    other.corrections.set_meta("matcher", assistant.corrections.get_meta("matcher"))
+    [s] = other.suggest_links()
+    assert s["confirmed_by_asker"] and s["answer_id"] is None and s["question"] == asked.question
+    shown = CliRunner().invoke(cli, ["corrections", "suggest", "--index", str(tmp_path / "other")])
+    assert f"rag correct --question '{asked.question}' --same-as {c.id}" in shown.output, shown.output
+    result = CliRunner().invoke(cli, ["corrections", "review", "--index", str(tmp_path / "other")], input="y\n")
+    assert result.exit_code == 0 and "Linked 1 same as" in result.output, result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import shlex
 import sys
 import textwrap
 
@@ -385,7 +386,8 @@ def corrections_suggest(ctx, limit, scan, min_similarity, index, as_json):
         question, correction = _describe(s)
         click.echo(f"{s['created_at'][:16]}  {question}")
         click.echo(f"    {correction}")
-        click.echo(f"    rag correct {s['answer_id']} --same-as {s['correction_id']}    (or --not-same-as)")
+        which = s["answer_id"] or f"--question {shlex.quote(s['question'])}"  # no logged answer here: by its words
+        click.echo(f"    rag correct {which} --same-as {s['correction_id']}    (or --not-same-as)")
     if not items:
         click.echo(NO_SUGGESTIONS)
 
@@ -439,7 +441,8 @@ def corrections_review(ctx, limit, scan, min_similarity, author, index):
             continue
         link = {"same_as": s["correction_id"]} if choice == "y" else {"not_same_as": s["correction_id"]}
         try:
-            assistant.correct(answer_id=s["answer_id"], author=_author(author), **link)
+            by = {"answer_id": s["answer_id"]} if s["answer_id"] else {"question": s["question"]}
+            assistant.correct(author=_author(author), **by, **link)
             counts["same as" if choice == "y" else "not same as"] += 1
         except RagError as exc:
             click.secho(f"  Not linked: {exc}", fg="red", err=True)
