@@ -64,22 +64,6 @@ def reciprocal_rank_fusion(ranked: list[list[Hit]], weights: list[float], rrf_k:
     return [Hit(first[key].chunk, scores[key]) for key in order]
 
 
-def fuse_pages(ranked: list[list[Hit]], weights: list[float], rrf_k: int = 60) -> list[Hit]:
-    """Reciprocal rank fusion of pages: each list ranks the pages of its chunks (a page at the
-    rank of its best chunk), and a page scores sum over lists of weight / (rrf_k + its rank).
-    Within a page, chunks keep their chunk-level fusion order. A page that one retriever found
-    by one section and the other by another counts as found by both; fused chunk by chunk,
-    it got two halves of a score and could fall behind pages only one retriever found."""
-    pages: dict[str, float] = {}
-    for hits, weight in zip(ranked, weights):
-        order = list(dict.fromkeys(page_key(h) for h in hits))
-        for rank, key in enumerate(order, 1):
-            pages[key] = pages.get(key, 0.0) + weight / (rrf_k + rank)
-    chunks = reciprocal_rank_fusion(ranked, weights, rrf_k)
-    ordered = sorted(chunks, key=lambda h: -pages[page_key(h)])  # stable: chunk order within a page
-    return [Hit(h.chunk, pages[page_key(h)]) for h in ordered]
-
-
 class Retriever:
     def __init__(self, index: VectorIndex, embedder: Embedder, settings: RetrievalSettings = RetrievalSettings()):
         self.index, self.embedder, self.settings = index, embedder, settings
@@ -99,8 +83,7 @@ class Retriever:
         else:
             dense = self.index.search(vector, n, where)
             lexical = self.index.lexical_search(question, n, where)
-            fuse = fuse_pages if s.per_source > 0 else reciprocal_rank_fusion  # k pages, or k chunks
-            hits = fuse([dense, lexical], [s.dense_weight, s.lexical_weight], s.rrf_k)
+            hits = reciprocal_rank_fusion([dense, lexical], [s.dense_weight, s.lexical_weight], s.rrf_k)
         return limit_per_source(hits, s.per_source)[:k]
 
 

@@ -5,7 +5,7 @@ from indexes.faiss_index import FaissIndex
 from pipelines.embed import HashEmbedder
 from rag import Assistant, Config
 from rag.llm import ScriptedChat
-from rag.retrieval import (LLMReranker, RetrievalSettings, Retriever, fuse_pages, load_reranker, parse_ranking,
+from rag.retrieval import (LLMReranker, RetrievalSettings, Retriever, load_reranker, parse_ranking,
                            reciprocal_rank_fusion)
 from tests.conftest import write_chunks
 
@@ -26,19 +26,6 @@ def test_rrf_worked_out_by_hand():
     assert fused[1].score == pytest.approx(1 / 61)
     weighted = reciprocal_rank_fusion([dense, lexical], [1.0, 3.0], rrf_k=60)
     assert [h.chunk.path for h in weighted][:2] == ["c", "d"]
-
-
-def test_page_fusion_counts_a_page_both_retrievers_found_by_different_sections():
-    def section(page, anchor, position):
-        return Hit(Chunk(path=page, text=f"{page}#{anchor}", position=position, anchor=anchor), 0.0)
-
-    dense = [section("a", "x", 0), section("b", "intro", 0)]
-    lexical = [section("c", "x", 0), section("b", "stats", 1)]
-    # chunk by chunk, b's two sections get one term each and come after a and c (1/61 each)
-    assert [h.chunk.path for h in reciprocal_rank_fusion([dense, lexical], [1.0, 1.0])] == ["a", "c", "b", "b"]
-    fused = fuse_pages([dense, lexical], [1.0, 1.0])  # b: 1/62 + 1/62, found by both
-    assert [h.chunk.text for h in fused] == ["b#intro", "b#stats", "a#x", "c#x"]
-    assert fused[0].score == pytest.approx(2 / 62) and fused[2].score == pytest.approx(1 / 61)
 
 
 @pytest.fixture
