@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from indexes.errors import ConfigError
 from pipelines.discover import DEFAULT_EXTENSIONS
@@ -119,6 +119,19 @@ class Config(BaseModel):
     serve_rate_limit: int = Field(60, ge=0, description="Requests per minute per client address (429 above); 0: no limit.")
     serve_cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API from a browser; empty: CORS off.")
 
+    @model_validator(mode="after")
+    def _priced(self) -> "Config":
+        """A price_model with no price would price every answer at 0 without a word."""
+        if self.price_model is not None:
+            from rag.pricing import price_table
+
+            known = price_table(self.prices)
+            if self.price_model not in known:
+                raise ValueError(f"price_model {self.price_model!r} has no price: add it to prices "
+                                 f"({{{self.price_model!r}: [input, output]}}, USD per million tokens), or use one of "
+                                 f"{', '.join(sorted(known))}")
+        return self
+
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, **overrides: Any) -> "Config":
         """Defaults < TOML (`path`, RAG_CONFIG, or ./rag.toml) < RAG_* environment < overrides (None ignored)."""
@@ -177,8 +190,11 @@ def explain(exc: ValidationError, sources: bool = True) -> str:
     `sources`), what is wrong, and the value given (unless the setting holds a secret)."""
     parts = []
     for error in exc.errors(include_url=False):
-        name = ".".join(str(part) for part in error["loc"]) or "settings"
-        field = Config.model_fields.get(str(error["loc"][0])) if error["loc"] else None
+        if not error["loc"]:  # a check across settings: its own message says which
+            parts.append(str(error["msg"]).removeprefix("Value error, "))
+            continue
+        name = ".".join(str(part) for part in error["loc"])
+        field = Config.model_fields.get(str(error["loc"][0]))
         secret = (field is None or "Secret" in str(field.annotation) or error["type"] == "extra_forbidden"
                   or isinstance(error.get("input"), dict))  # a mistyped name may hold a secret too
         given = "" if secret else f" (got {error.get('input')!r})"

@@ -55,12 +55,14 @@ def test_invalid_config_is_a_clear_error(monkeypatch, tmp_path):
         Config.load(chunk_tokens=3)
     for bad, says in (({"job_llms": {"rewirte": {"base_url": "local"}}}, "'rewrite', 'rerank' or 'judge'"),
                       ({"job_llms": {"rewrite": {"modle": "x"}}}, "'base_url' or 'model'"),
-                      ({"prices": {"mine": [1.0]}}, "prices.mine (RAG_PRICES")):
+                      ({"prices": {"mine": [1.0]}}, "prices.mine (RAG_PRICES"),
+                      ({"price_model": "gpt-5"}, "Invalid configuration: price_model 'gpt-5' has no price: add it to prices")):
         with pytest.raises(ConfigError, match=re.escape(says)):
             Config.load(**bad)
     monkeypatch.setenv("RAG_JOB_LLMS", '{"rewrite": {"base_url": "local"}}')
     monkeypatch.setenv("RAG_PRICES", '{"mine": [1, 2]}')
     assert (Config.load().job_llms, Config.load().prices) == ({"rewrite": {"base_url": "local"}}, {"mine": [1.0, 2.0]})
+    assert Config.load(price_model="mine").price_model == "mine"  # priced by the prices setting
     monkeypatch.setenv("RAG_PRICES", "mine=1,2")
     with pytest.raises(ConfigError, match="RAG_PRICES is not JSON"):
         Config.load()
