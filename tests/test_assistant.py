@@ -239,3 +239,16 @@ def test_the_cli_refuses_a_blank_question_and_a_k_below_one(index):
                  ["correct", "--question", " ", "--answer", "x"]):
         result = CliRunner().invoke(cli, [*args, "--index", str(index.directory)])
         assert result.exit_code == 2 and ("is empty" in result.output or "x>=1" in result.output), result.output
+
+
+def test_rag_ingest_interrupted_says_nothing_was_written(index, monkeypatch):
+    from click.testing import CliRunner
+
+    from rag.cli import cli
+
+    def interrupted(self, paths, on_progress=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Assistant, "ingest", interrupted)
+    result = CliRunner().invoke(cli, ["ingest", str(index.directory), "--index", str(index.directory)])
+    assert result.exit_code == 130 and "Interrupted: nothing of this run was written" in result.output
