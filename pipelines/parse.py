@@ -82,8 +82,61 @@ _MYST_LABEL = re.compile(r"^\((?P<label>[^)\s]+)\)=\s*$")
 _MD_ATTR_ID = re.compile(r"\s*\{#(?P<id>[\w-]+)\}\s*$")
 
 
+# Raw HTML in Markdown (tables, <div> wrappers, comments, a page saved as .md): its text is
+# kept, its tags are not; script and style content goes whole. Outside code only: `List<int>`
+# in backticks or a fenced block stays as written.
+_HTML_TAGS = ("a abbr address article aside audio b bdi bdo blockquote body br button caption center cite code col "
+              "colgroup dd del details dfn div dl dt em embed fieldset figcaption figure font footer form h1 h2 h3 "
+              "h4 h5 h6 head header hr html i iframe img input ins kbd label legend li link main mark meta nav "
+              "noscript object ol optgroup option p picture pre q s samp script section select small source span "
+              "strike strong style sub summary sup svg table tbody td template textarea tfoot th thead title tr "
+              "track tt u ul var video wbr").split()
+_HTML_TAG = re.compile(r"</?(?:" + "|".join(_HTML_TAGS) + r")(?:\s[^<>]*)?/?>|<!DOCTYPE[^>]*>", re.IGNORECASE)
+_CODE_SPAN = re.compile(r"(`+).+?\1")
+_HTML_HIDDEN = re.compile(r"<!--|<(script|style)\b[^>]*>", re.IGNORECASE)
+
+
+def _without_html(line: str) -> str:
+    """The line without HTML tags outside inline code spans; its words kept."""
+    if "<" not in line:
+        return line
+    parts, last = [], 0
+    for code in _CODE_SPAN.finditer(line):
+        parts += [_HTML_TAG.sub(" ", line[last:code.start()]), code.group(0)]
+        last = code.end()
+    out = "".join(parts) + _HTML_TAG.sub(" ", line[last:])
+    return line if out == line else re.sub(r"[ \t]{2,}", " ", out).strip()
+
+
+def _html_comments_and_scripts(lines: list[str]) -> list[str]:
+    """The lines with HTML comments and script and style elements blanked outside fenced
+    code (they may span lines)."""
+    out, fence, closing = [], None, None
+    for line in lines:
+        if closing is None and (opened := _MD_FENCE.match(line)):
+            fence = opened.group(1) if fence is None else (None if opened.group(1) == fence else fence)
+        if fence is not None or (closing is None and "<" not in line):
+            out.append(line)
+            continue
+        kept, rest = "", line
+        while rest:
+            if closing is not None:
+                end = rest.lower().find(closing)
+                rest, closing = ("", closing) if end < 0 else (rest[end + len(closing):], None)
+                continue
+            start = _HTML_HIDDEN.search(rest)
+            if start is None:
+                kept += rest
+                break
+            kept += rest[:start.start()]
+            closing = "-->" if start.group(0) == "<!--" else f"</{start.group(1).lower()}>"
+            rest = rest[start.end():]
+        out.append(kept)
+    return out
+
+
 def parse_markdown(text: str, default_title: str) -> Document:
-    lines = text.splitlines()
+    lines = _html_comments_and_scripts(text.splitlines())
     if lines and lines[0].strip() == "---":  # front matter
         for end in range(1, len(lines)):
             if lines[end].strip() in ("---", "..."):
@@ -124,7 +177,7 @@ def parse_markdown(text: str, default_title: str) -> Document:
         if builder.skip_next:
             builder.skip_next = False
             continue
-        builder.add(line)
+        builder.add(line if in_fence is not None else _without_html(line))
     return builder.document()
 
 

@@ -22,6 +22,20 @@ def test_markdown_code_fence_is_not_a_heading():
     assert len(got) == 1 and "# comment" in got[0][2]
 
 
+def test_raw_html_in_markdown_keeps_its_words_not_its_tags():
+    text = ("# T\nSome <b>bold</b> and `List<int>` in code; a < b.\n<!-- a note\nover lines -->\n"
+            '<table><tr><td style="text-align: right;">42</td><td>rows</td></tr></table>\n'
+            "<script>alert('x')</script>\n<style>\n.x { color: red }\n</style>\n"
+            "```html\n<div>kept in a fence</div>\n<!-- kept -->\n```\n")
+    [(_, _, body)] = sections("a.md", text)
+    assert "Some bold and `List<int>` in code; a < b." in body and "42 rows" in body
+    for gone in ("<b>", "<td", "a note", "alert", "color: red", "<table"):
+        assert gone not in body
+    assert "<div>kept in a fence</div>\n<!-- kept -->" in body
+    page = sections("saved.md", "<!DOCTYPE html>\n<html><head><title>Saved page</title></head>\n<body><p>Hello</p></body></html>\n")
+    assert "<" not in " ".join(s[2] for s in page) and "Hello" in page[-1][2]
+
+
 def test_markdown_setext_headings():
     got = sections("a.md", "Title\n=====\ntext\n\nPart\n----\nmore\n")
     assert [g[0] for g in got] == [("Title",), ("Title", "Part")]
