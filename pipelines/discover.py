@@ -143,6 +143,11 @@ def _under(path: str, roots: list[str]) -> bool:
 MISSING = "no such file or directory"
 
 
+def content_of(record_hash: str) -> str:
+    """The content hash in a manifest entry's hash (which may add the settings after a ";")."""
+    return record_hash.split(";", 1)[0]
+
+
 def retried(error: str) -> bool:
     """Whether a file that failed this way is tried again on the next run although its bytes
     are the same: a parse that ran out of time may finish on a quieter machine or with a
@@ -162,11 +167,11 @@ def plan(paths: list[str], manifest: dict[str, FileRecord], extensions: tuple[st
     result = Plan(failed=failed)
     for f in files:
         old = manifest.get(f.path)
-        if old is not None and old.error and old.hash == f.hash and not retried(old.error):
+        if old is not None and old.error and content_of(old.hash) == f.hash and not retried(old.error):
             result.failed.append(Failure(f.path, old.error))  # same bytes, same failure
         elif old is None or old.error:
             result.new.append(f)
-        elif old.hash != f.hash:
+        elif content_of(old.hash) != f.hash:
             result.changed.append(f)
         else:
             result.unchanged.append(f)

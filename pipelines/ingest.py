@@ -5,13 +5,14 @@ pool that loads the model once, write everything in one atomic index commit.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import signal
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any, Callable
 
@@ -21,7 +22,7 @@ from indexes.base import VectorIndex
 from indexes.errors import RagError, require
 from indexes.types import Chunk, FileRecord, IndexInfo
 from pipelines.chunk import ChunkingConfig, chunk_document, embed_text
-from pipelines.discover import DEFAULT_EXTENSIONS, Failure, SourceFile, plan
+from pipelines.discover import DEFAULT_EXTENSIONS, Failure, SourceFile, content_of, plan
 from pipelines.embed import canonical_name, load_embedder
 from pipelines.parse import parse
 
@@ -58,9 +59,10 @@ class IngestReport:
     changed_paths: list[str] = field(default_factory=list)  # replaced or removed: corrections citing them need review
     # new files with the bytes of a file already indexed under another path: (new path, indexed path)
     same_as_indexed: list[tuple[str, str]] = field(default_factory=list)
-    rechunked: int = 0  # unchanged files processed again: the chunking settings changed
-    settings_changed: dict[str, Any] | None = None  # {"before": ..., "now": ...} when they did
-    elsewhere: int = 0  # indexed files outside the paths given, which keep the earlier settings
+    rechunked: int = 0  # unchanged files processed again: their chunks were made with other settings
+    settings_changed: dict[str, Any] | None = None  # {"before": ..., "now": ...} when they were
+    elsewhere: int = 0  # indexed files outside the paths given made with other settings: they keep them
+    no_url: int = 0  # new or changed files given no URL although the index was last given a template
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,7 +76,35 @@ class IngestReport:
             **({"same_as_indexed": [list(p) for p in self.same_as_indexed]} if self.same_as_indexed else {}),
             **({"rechunked": self.rechunked, "settings_changed": self.settings_changed, "elsewhere": self.elsewhere}
                if self.settings_changed else {}),
+            **({"no_url": self.no_url} if self.no_url else {}),
         }
+
+
+def _fingerprint(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def record_hash(digest: str, options: "IngestOptions") -> str:
+    """A manifest entry's hash: the content's, then the settings its chunks were made with (the
+    chunk sizes; the URL template, empty for none), so that a change of either is seen per file."""
+    template = _fingerprint(options.source_url) if options.source_url else ""
+    return f"{digest};{_fingerprint(options.chunking.to_dict())};{template}"
+
+
+def _stale(record: FileRecord, options: "IngestOptions", info: IndexInfo | None) -> bool:
+    """Whether an unchanged file's chunks were made with other settings than this run's. An
+    entry written before records carried them is compared with the chunk sizes the index
+    recorded; its URL template is unknown, so only a run's own template can differ from it."""
+    parts = record.hash.split(";")
+    if len(parts) == 3:
+        sizes, template = parts[1], parts[2]
+    else:
+        recorded = {k: v for k, v in (info.chunking if info else {}).items() if k != "source_url"}
+        sizes, template = (_fingerprint(recorded) if recorded else None), None
+    if sizes is not None and sizes != _fingerprint(options.chunking.to_dict()):
+        return True
+    wanted = _fingerprint(options.source_url) if options.source_url else ""
+    return options.source_url is not None and template is not None and template != wanted
 
 
 def built_with(options: "IngestOptions") -> dict[str, Any]:
@@ -243,26 +273,29 @@ def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = Ingest
     # Files are keyed by their path relative to the working directory: the same folder ingested
     # from another directory comes in again under other paths. Say so (a copy may be meant).
     going = set(todo_plan.removed)  # a file renamed in place is not another copy
-    indexed = {r.hash: path for path, r in manifest.items() if not r.error and path not in going}
+    indexed = {content_of(r.hash): path for path, r in manifest.items() if not r.error and path not in going}
     report.same_as_indexed = [(f.path, indexed[f.hash]) for f in todo_plan.new
                               if f.hash in indexed and indexed[f.hash] != f.path]
-    # Settings that shape the chunks (chunk sizes, the URL template) differ from what built the
-    # index: its files under `paths` are processed again, their bytes unchanged. Not a change of
-    # content: corrections citing them are not flagged.
+    # A file whose chunks were made with other settings (chunk sizes; the URL template, where
+    # this run gives one) is processed again, its bytes unchanged. Each file records its own
+    # settings: folders that share an index may use different templates. Not a change of
+    # content: corrections citing it are not flagged.
     current = index.info()
-    if options.source_url is None and current is not None and current.chunking.get("source_url"):
-        options = replace(options, source_url=current.chunking["source_url"])  # the index keeps its template
-    built = built_with(options)
-    rechunk = {f.path for f in todo_plan.unchanged} if current is not None and current.chunking != built else set()
-    if not todo_plan.todo and not todo_plan.removed and not rechunk:
+    rechunk = {f.path for f in todo_plan.unchanged if _stale(manifest[f.path], options, current)}
+    if rechunk:
+        report.settings_changed = {"before": current.chunking if current else {}, "now": built_with(options)}
+        outside = going | {f.path for f in todo_plan.todo} | {f.path for f in todo_plan.unchanged}
+        report.elsewhere = sum(1 for p, r in manifest.items() if not r.error and p not in outside
+                               and _stale(r, options, current))
+        todo_plan.changed.extend(f for f in todo_plan.unchanged if f.path in rechunk)
+        todo_plan.unchanged = [f for f in todo_plan.unchanged if f.path not in rechunk]
+        report.unchanged = len(todo_plan.unchanged)
+    if options.source_url is None and current is not None and current.chunking.get("source_url") and todo_plan.todo:
+        report.no_url = len(todo_plan.todo)  # the index was last given a template; these files get no URL
+    if not todo_plan.todo and not todo_plan.removed:
         report.seconds = time.perf_counter() - started
         return report
-    if rechunk:
-        report.settings_changed = {"before": current.chunking, "now": built}
-        report.elsewhere = sum(1 for p, r in manifest.items() if not r.error and p not in rechunk and p not in going
-                               and p not in {f.path for f in todo_plan.todo})
-        todo_plan.changed.extend(todo_plan.unchanged)
-        todo_plan.unchanged, report.unchanged = [], 0
+    built = built_with(options)
     changed = {f.path for f in todo_plan.changed}
     counts: dict[str, int] = {}
     hashes: dict[str, str] = {}
@@ -274,7 +307,7 @@ def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = Ingest
             for batch in _run_pipeline(todo_plan.todo, paths, options):
                 _write_batch(writer, batch, changed, counts, hashes, failures)
                 say("write", len(counts.keys() | failures.keys()), len(todo_plan.todo))
-        writer.record_files([FileRecord(p, hashes[p], n) for p, n in counts.items()])
+        writer.record_files([FileRecord(p, record_hash(hashes[p], options), n) for p, n in counts.items()])
         # Remember failures of new files so an unchanged bad file is not parsed again;
         # a changed file that fails keeps its previous, good version.
         writer.record_files([

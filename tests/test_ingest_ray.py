@@ -153,7 +153,8 @@ def test_rag_ingest_of_a_missing_path_is_an_error_unless_it_was_indexed(docs, ra
 
 def test_changed_chunking_settings_process_the_files_again(docs, ray_local):
     """A new URL template or chunk size is a change: the files are chunked again (not counted as
-    changed content, so corrections citing them are not flagged), then unchanged as before."""
+    changed content, so corrections citing them are not flagged), then unchanged as before. Each
+    file records its own settings: a run without a template leaves the URLs as they are."""
     from pipelines.chunk import ChunkingConfig
 
     index = FaissIndex("idx")
@@ -163,18 +164,48 @@ def test_changed_chunking_settings_process_the_files_again(docs, ray_local):
     assert (report.new, report.changed, report.unchanged, report.rechunked) == (0, 0, 0, first.new)
     assert report.changed_paths == [] and report.settings_changed["now"]["source_url"] == with_urls.source_url
     assert all(c.url and c.url.startswith("https://wombat.dev/") for c in index.chunks())
-    assert index.info().chunking["source_url"] == with_urls.source_url
-    for same in (with_urls, OPTIONS):  # no template given: the index keeps its own
+    for same in (with_urls, OPTIONS):  # the same template, or none given: nothing to redo
         again = ingest(["docs"], index, same)
         assert (again.unchanged, again.rechunked, again.settings_changed) == (first.new, 0, None)
     (docs / "new.md").write_text("# New\n\nA new page.\n")
-    ingest(["docs"], index, OPTIONS)
-    assert index.chunks("docs/new.md").__next__().url == "https://wombat.dev/new.html#new"
+    quiet = ingest(["docs"], index, OPTIONS)  # no template: the new file gets no URL, and that is said
+    assert quiet.new == 1 and quiet.no_url == 1 and next(index.chunks("docs/new.md")).url is None
+    assert ingest(["docs"], index, with_urls).rechunked == 1  # given one now: only it is redone
     dropped = ingest(["docs"], index, IngestOptions(embedding_model="fake-hash", source_url=""))  # "": no URLs
     assert dropped.rechunked == first.new + 1 and all(c.url is None for c in index.chunks())
-    ingest(["docs"], index, with_urls)
-    smaller = IngestOptions(embedding_model="fake-hash", source_url=with_urls.source_url,
-                            chunking=ChunkingConfig(chunk_tokens=32, chunk_overlap=0))
+    smaller = IngestOptions(embedding_model="fake-hash", chunking=ChunkingConfig(chunk_tokens=32, chunk_overlap=0))
     report = ingest(["docs"], index, smaller)
     assert report.rechunked == first.new + 1 and index.count() > first.chunks_written + 1
     assert index.info().chunking["chunk_tokens"] == 32
+
+
+def test_folders_sharing_an_index_keep_their_own_url_templates(docs, ray_local):
+    index = FaissIndex("idx")
+    guide = IngestOptions(embedding_model="fake-hash", source_url="https://guide.dev/{path}.html")
+    notes = IngestOptions(embedding_model="fake-hash", source_url="https://notes.dev/{path}.html")
+    ingest(["docs/guide"], index, guide)
+    ingest(["docs/notes.txt"], index, notes)
+    assert ingest(["docs/guide"], index, guide).rechunked == 0  # the other folder's template is no change here
+    first = ingest(["docs/faq.html"], index, OPTIONS)
+    report = ingest(["docs/faq.html"], index, guide)
+    assert report.rechunked == 1 and report.elsewhere == 1  # notes.txt: made with another template, not redone
+    assert next(index.chunks("docs/notes.txt")).url.startswith("https://notes.dev/") and first.new == 1
+
+
+def test_an_entry_from_an_earlier_release_is_not_redone_for_a_template(docs, ray_local):
+    """Entries written before files recorded their settings: the index's chunk sizes decide,
+    and their URL template is unknown, so giving one again after an upgrade redoes nothing."""
+    from indexes import FileRecord
+
+    index = FaissIndex("idx")
+    with_urls = IngestOptions(embedding_model="fake-hash", source_url="https://wombat.dev/{path}.html")
+    ingest(["docs"], index, with_urls)
+    old = {p: FileRecord(p, r.hash.split(";")[0], r.chunks) for p, r in index.manifest().items()}
+    with index.writer(index.info()) as writer:
+        writer.record_files(list(old.values()))
+    assert all(";" not in r.hash for r in index.manifest().values())
+    assert ingest(["docs"], index, with_urls).rechunked == 0
+    from pipelines.chunk import ChunkingConfig
+
+    smaller = IngestOptions(embedding_model="fake-hash", chunking=ChunkingConfig(chunk_tokens=32, chunk_overlap=0))
+    assert ingest(["docs"], index, smaller).rechunked == len(old)

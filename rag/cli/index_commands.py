@@ -80,13 +80,19 @@ def ingest(ctx, paths, index, source_url, allow_failures, as_json):
         )
         if report.settings_changed:
             before, now = report.settings_changed["before"], report.settings_changed["now"]
-            moved = ", ".join(f"{k} {before.get(k)} -> {now.get(k)}" for k in sorted(before.keys() | now.keys())
+            moved = ", ".join(f"{k} {before.get(k)}, now {now.get(k)}" for k in sorted(before.keys() | now.keys())
                               if before.get(k) != now.get(k))
-            click.secho(f"The settings that shape chunks changed since the last ingest ({moved}): "
-                        f"{report.rechunked} unchanged files were chunked and embedded again.", fg="yellow", err=True)
+            detail = f" (the last ingest's were {moved})" if moved else ""
+            click.secho(f"{report.rechunked} unchanged files were made with other settings than this run's{detail}: "
+                        "they were chunked and embedded again.", fg="yellow", err=True)
             if report.elsewhere:
-                click.secho(f"{report.elsewhere} indexed files outside {', '.join(paths)} keep the earlier settings "
-                            "until their folders are ingested again.", fg="yellow", err=True)
+                click.secho(f"{report.elsewhere} indexed files outside {', '.join(paths)} were made with other "
+                            "settings too; they keep them until their folders are ingested with these.",
+                            fg="yellow", err=True)
+        if report.no_url:
+            click.secho(f"{report.no_url} new or changed files got no URL: the index was last ingested with a "
+                        "--source-url template, and this run gave none. Run again with --source-url to give them one.",
+                        fg="yellow", err=True)
         if not (report.new or report.changed or report.unchanged or report.removed or report.failed
                 or report.rechunked):
             kinds = " ".join(e.lstrip(".") for e in assistant.config.extensions)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Iterable
 from indexes.errors import RagError
 from indexes.types import Chunk, FileRecord, IndexInfo
 from pipelines.chunk import chunk_document, embed_text
-from pipelines.discover import Failure
+from pipelines.discover import Failure, content_of
 from pipelines.embed import Embedder, canonical_name
 from pipelines.ingest import IngestOptions, IngestReport
 from pipelines.parse import PARSERS, Document, parse_text
@@ -58,7 +58,7 @@ def ingest_texts(documents: Iterable[TextDocument], assistant: Assistant) -> Ing
     for path, parts in sources.items():
         digest = _hash(parts)
         known = manifest.get(path)
-        if known is not None and known.hash == digest and not known.error:
+        if known is not None and content_of(known.hash) == digest and not known.error:
             report.unchanged += 1
             continue
         try:
@@ -76,7 +76,11 @@ def ingest_texts(documents: Iterable[TextDocument], assistant: Assistant) -> Ing
     if todo:
         from rag import __version__
 
-        info = IndexInfo(model, embedder.dimension, options.chunking.to_dict(), __version__)
+        chunking = options.chunking.to_dict()
+        current = index.info()
+        if current is not None and current.chunking.get("source_url"):  # rag ingest's template, kept
+            chunking["source_url"] = current.chunking["source_url"]
+        info = IndexInfo(model, embedder.dimension, chunking, __version__)
         with index.writer(info) as writer:
             writer.remove_files([record.path for record, _ in todo])
             pending = [chunk for _, chunks in todo for chunk in chunks]
