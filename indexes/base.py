@@ -35,9 +35,10 @@ class IndexWriter(ABC):
 
 def mask_password(url: str) -> str:
     """`url` with the password in it, if any, as *** (never print or log a secret): in the
-    authority (`user:pw@`, after one or two slashes) or as a `password=` parameter."""
+    authority (`user:pw@`, after one or two slashes) or as a `password=` (or `sslpassword=`)
+    parameter."""
     url = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*:/{1,2}[^:@/?#]*):[^@/?#]*@", r"\1:***@", url)
-    return re.sub(r"([?&]password=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)
+    return re.sub(r"([?&](?:ssl)?password=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)
 
 
 class VectorIndex(ABC):

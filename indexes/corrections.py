@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from indexes.errors import PermissionDeniedError
+
 
 def now() -> str:
     # microseconds: rows written in the same second still sort in the order they were written
@@ -470,31 +472,41 @@ class PgCorrectionStore(CorrectionStore):
         if not self._ready and self._state() == "current":
             self._ready = True
         if not self._ready:
-            s = self.schema
-            with self.index._conn() as conn:
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (s + ":corrections",))
-                    conn.execute(f"""CREATE TABLE IF NOT EXISTS {s}.corrections (
-                        id text PRIMARY KEY, question text NOT NULL, answer text NOT NULL, author text, reason text,
-                        replaces_answer_id text, bad_answer text, sources jsonb NOT NULL, created_at text NOT NULL,
-                        active boolean NOT NULL, review text, model text NOT NULL, embedding vector NOT NULL,
-                        same_as text, not_same_as text)""")
-                    for column in _LINKS:  # tables written before linked questions existed
-                        conn.execute(f"ALTER TABLE {s}.corrections ADD COLUMN IF NOT EXISTS {column} text")
-                    conn.execute(f"""CREATE TABLE IF NOT EXISTS {s}.answers (
-                        id text PRIMARY KEY, question text NOT NULL, answer text NOT NULL, sources jsonb NOT NULL,
-                        model text, prompt text, correction_id text, error text, created_at text NOT NULL,
-                        conversation_id text, turn integer NOT NULL DEFAULT 0)""")
-                    # answers logged before conversations existed
-                    conn.execute(f"ALTER TABLE {s}.answers ADD COLUMN IF NOT EXISTS conversation_id text")
-                    conn.execute(f"ALTER TABLE {s}.answers ADD COLUMN IF NOT EXISTS turn integer NOT NULL DEFAULT 0")
-                    conn.execute(f"CREATE INDEX IF NOT EXISTS answers_conversation ON {s}.answers (conversation_id, turn)")
-                    conn.execute(f"""CREATE TABLE IF NOT EXISTS {s}.feedback (
-                        id bigserial PRIMARY KEY, answer_id text NOT NULL, good boolean NOT NULL, comment text,
-                        created_at text NOT NULL)""")
-                    conn.execute(f"CREATE TABLE IF NOT EXISTS {s}.corrections_meta (key text PRIMARY KEY, value jsonb NOT NULL)")
+            try:
+                self._create()
+            except PermissionDeniedError as exc:
+                raise PermissionDeniedError(
+                    f"The corrections tables of {self.schema} are missing or from an earlier release, and this role may "
+                    "not create or upgrade them: run a command that writes (rag correct, rag feedback add, or an ask "
+                    f"that logs its answer) once as the role that owns the schema. ({exc})") from None
             self._ready = True
         return self.index._conn()
+
+    def _create(self) -> None:
+        s = self.schema
+        with self.index._conn() as conn:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (s + ":corrections",))
+                conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")  # corrections before any ingest
+                conn.execute(f"""CREATE TABLE IF NOT EXISTS {s}.corrections (
+                    id text PRIMARY KEY, question text NOT NULL, answer text NOT NULL, author text, reason text,
+                    replaces_answer_id text, bad_answer text, sources jsonb NOT NULL, created_at text NOT NULL,
+                    active boolean NOT NULL, review text, model text NOT NULL, embedding vector NOT NULL,
+                    same_as text, not_same_as text)""")
+                for column in _LINKS:  # tables written before linked questions existed
+                    conn.execute(f"ALTER TABLE {s}.corrections ADD COLUMN IF NOT EXISTS {column} text")
+                conn.execute(f"""CREATE TABLE IF NOT EXISTS {s}.answers (
+                    id text PRIMARY KEY, question text NOT NULL, answer text NOT NULL, sources jsonb NOT NULL,
+                    model text, prompt text, correction_id text, error text, created_at text NOT NULL,
+                    conversation_id text, turn integer NOT NULL DEFAULT 0)""")
+                # answers logged before conversations existed
+                conn.execute(f"ALTER TABLE {s}.answers ADD COLUMN IF NOT EXISTS conversation_id text")
+                conn.execute(f"ALTER TABLE {s}.answers ADD COLUMN IF NOT EXISTS turn integer NOT NULL DEFAULT 0")
+                conn.execute(f"CREATE INDEX IF NOT EXISTS answers_conversation ON {s}.answers (conversation_id, turn)")
+                conn.execute(f"""CREATE TABLE IF NOT EXISTS {s}.feedback (
+                    id bigserial PRIMARY KEY, answer_id text NOT NULL, good boolean NOT NULL, comment text,
+                    created_at text NOT NULL)""")
+                conn.execute(f"CREATE TABLE IF NOT EXISTS {s}.corrections_meta (key text PRIMARY KEY, value jsonb NOT NULL)")
 
     def add(self, correction, embedding):
         self._insert(correction, embedding, "")

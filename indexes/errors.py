@@ -60,6 +60,10 @@ class IndexLockedError(IndexError_):
     """Another process is writing to the index."""
 
 
+class PermissionDeniedError(IndexError_):
+    """The database refused the role a statement (it may only read, say)."""
+
+
 class IndexWriteError(IndexError_):
     """The index could not be written (disk full, read-only, database gone); it is unchanged."""
 

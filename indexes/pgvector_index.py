@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import numpy as np
 
 from indexes.base import CHUNK_FIELDS, IndexWriter, VectorIndex, mask_password, matches
-from indexes.errors import ConfigError, IndexLockedError, IndexWriteError, RagError, require
+from indexes.errors import ConfigError, IndexLockedError, IndexWriteError, PermissionDeniedError, RagError, require
 from indexes.faiss_index import STOPWORDS
 from indexes.types import Chunk, FileRecord, Hit, IndexInfo
 
@@ -111,6 +111,36 @@ def _where_sql(where: dict[str, Any] | None) -> tuple[str, list[Any], bool]:
     return (" AND ".join(clauses) or "TRUE"), params, recheck
 
 
+def _connection_lost(exc: Exception) -> bool:
+    """Whether an OperationalError means the connection (or the server) is gone, as opposed to
+    a statement the server ended (a timeout, a deadlock, a lock not available)."""
+    import psycopg
+
+    if isinstance(exc, (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable,
+                        psycopg.errors.DeadlockDetected)):
+        return False
+    state = getattr(exc, "sqlstate", None)
+    return state is None or state.startswith(("08", "57P", "53"))  # connection, shutdown, resources
+
+
+def _unwritten(default):
+    """For a read: a collection that was never written (no schema or tables yet) reads as
+    `default()`, and nothing is created."""
+    def wrap(method):
+        import functools
+
+        @functools.wraps(method)
+        def read(self, *args, **kwargs):
+            import psycopg
+
+            try:
+                return method(self, *args, **kwargs)
+            except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+                return default()
+        return read
+    return wrap
+
+
 def _row_to_chunk(row) -> Chunk:
     _, path, position, text, title, section, anchor, url, metadata = row[:9]
     return Chunk(path=path, text=text, position=position, title=title, section=tuple(section),
@@ -130,11 +160,10 @@ class PgVectorIndex(VectorIndex):
     # -- plumbing -------------------------------------------------------------------
     @property
     def pool(self):
-        if self._pool is None:
-            with self._lock:
-                if self._pool is None:
-                    self._pool = self._open()
-        return self._pool
+        with self._lock:  # read under the lock: another thread may discard it meanwhile
+            if self._pool is None:
+                self._pool = self._open()
+            return self._pool
 
     def _open(self):
         psycopg = require("psycopg", "pg")
@@ -142,10 +171,13 @@ class PgVectorIndex(VectorIndex):
         from pgvector.psycopg import register_vector
 
         try:
-            with psycopg.connect(self.conninfo, autocommit=True) as conn:
-                # An index that is up to date runs no DDL: a role that may only read it can use it.
-                if self._version(conn) != len(MIGRATIONS):
+            with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+                # No DDL for an index that is up to date (a role that may only read can use it),
+                # and none for one that does not exist yet: the first write creates it.
+                if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone() is None:
                     conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                version = self._version(conn)
+                if version is not None and version != len(MIGRATIONS):
                     self._migrate(conn)
         except psycopg.OperationalError as exc:
             raise RagError(f"Cannot connect to PostgreSQL at {self._redacted()}: {exc}".strip()) from None
@@ -155,8 +187,10 @@ class PgVectorIndex(VectorIndex):
                 + ". Run the first `rag ingest` (which creates it, and the vector extension) as a role that "
                 "may; a role that only reads needs USAGE on the schema and SELECT on its tables."
             ) from None
-        except psycopg.ProgrammingError as exc:  # a misspelled URL parameter ("?colection=", "?hots=")
-            raise ConfigError(f"Cannot use the PostgreSQL URL {self._redacted()}: {exc}".strip()) from None
+        except psycopg.ProgrammingError as exc:
+            if getattr(exc, "sqlstate", None) is None:  # the client refused it: a misspelled URL parameter
+                raise ConfigError(f"Cannot use the PostgreSQL URL {self._redacted()}: {exc}".strip()) from None
+            raise RagError(f"PostgreSQL at {self._redacted()}: {exc}".strip()) from None
         # prepare_threshold=None: no server-side prepared statements, whose cached generic
         # plans would ignore the per-query SET LOCAL of hnsw.ef_search.
         # A request waits at most POOL_WAIT_S for a connection: with the database down it fails in
@@ -199,46 +233,73 @@ class PgVectorIndex(VectorIndex):
         psycopg = require("psycopg", "pg")
         from psycopg_pool import PoolTimeout
 
+        pool = self.pool
         try:
-            with self.pool.connection() as conn:
+            with pool.connection() as conn:
                 yield conn
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise PermissionDeniedError(
+                f"PostgreSQL at {self._redacted()} refused: {str(exc).strip()}. A role that only reads needs USAGE on "
+                f"the schema {self.schema} and SELECT on its tables, including those created later (ALTER DEFAULT "
+                f"PRIVILEGES IN SCHEMA {self.schema} GRANT SELECT ON TABLES TO ...; see docs/pgvector.md)."
+            ) from None
         except (psycopg.OperationalError, PoolTimeout) as exc:
+            lost = isinstance(exc, PoolTimeout) or _connection_lost(exc)
+            if lost:
+                # The pool goes: the next call opens a new one and connects at once (or fails at
+                # once while the server is down), where the old one would wait out its backoff.
+                self._discard_pool(pool)
+            detail = str(exc).strip() or type(exc).__name__
+            if not lost:  # a cancelled statement, a deadlock, a lock timeout: the server is there
+                raise IndexWriteError(f"PostgreSQL at {self._redacted()} ended the statement ({detail}). "
+                                      "Nothing uncommitted was kept; try again.") from exc
             # the server went away, restarted, or ran out of disk: say so, not a driver traceback.
-            # The pool goes too: the next call opens a new one and connects at once (or fails at
-            # once while the server is down), where the old one would wait out its backoff.
-            self._discard_pool()
             raise IndexWriteError(
-                f"Lost the connection to PostgreSQL at {self._redacted()} ({str(exc).strip() or type(exc).__name__}). "
+                f"Lost the connection to PostgreSQL at {self._redacted()} ({detail}). "
                 "Nothing uncommitted was kept: the index holds its last committed state. "
                 "Try again when the database is back (an interrupted ingest resumes from its last commit)."
             ) from exc
 
     # -- reading --------------------------------------------------------------------
+    @_unwritten(lambda: None)
     def info(self) -> IndexInfo | None:
         with self._conn() as conn:
             row = conn.execute(f"SELECT value FROM {self.schema}.meta WHERE key = 'info'").fetchone()
         return IndexInfo(**row[0]) if row else None
 
+    @_unwritten(dict)
     def manifest(self) -> dict[str, FileRecord]:
         with self._conn() as conn:
             rows = conn.execute(f"SELECT path, hash, chunks, error FROM {self.schema}.files").fetchall()
         return {p: FileRecord(p, h, n, e) for p, h, n, e in rows}
 
+    @_unwritten(lambda: 0)
     def count(self) -> int:
         with self._conn() as conn:
             return conn.execute(f"SELECT count(*) FROM {self.schema}.chunks").fetchone()[0]
 
     def chunks(self, path: str | None = None) -> Iterator[Chunk]:
+        for row in self._chunk_rows(path):
+            yield _row_to_chunk(row)
+
+    @_unwritten(list)
+    def _chunk_rows(self, path: str | None) -> list:
         sql = f"SELECT {_COLUMNS} FROM {self.schema}.chunks"
         args: tuple = ()
         if path is not None:
             sql, args = sql + " WHERE path = %s", (path,)
         with self._conn() as conn:
-            rows = conn.execute(sql + " ORDER BY path, position", args).fetchall()
-        for row in rows:
-            yield _row_to_chunk(row)
+            return conn.execute(sql + " ORDER BY path, position", args).fetchall()
 
     def search_many(self, vectors, k, where=None):
+        vectors = np.asarray(vectors, dtype=np.float32)
+        return self._searched(vectors, k, where) or [[] for _ in vectors]
+
+    def lexical_search_many(self, queries, k, where=None):
+        return self._lexical(list(queries), k, where) or [[] for _ in queries]
+
+    @_unwritten(list)
+    def _searched(self, vectors, k, where=None):
         vectors = np.asarray(vectors, dtype=np.float32)
         if k <= 0:
             return [[] for _ in vectors]
@@ -261,7 +322,8 @@ class PgVectorIndex(VectorIndex):
                     results.append([h for h in hits if not recheck or matches(h.chunk, where)][:k])
         return results
 
-    def lexical_search_many(self, queries, k, where=None):
+    @_unwritten(list)
+    def _lexical(self, queries, k, where=None):
         condition, params, recheck = _where_sql(where)
         fetch = k if not recheck else max(k * 10, 100)
         results = []
@@ -311,6 +373,9 @@ class PgVectorIndex(VectorIndex):
     @contextmanager
     def writer(self, info: IndexInfo) -> Iterator[IndexWriter]:
         with self._conn() as conn:
+            if self._version(conn) != len(MIGRATIONS):  # the first write creates the collection
+                self._migrate(conn)
+                conn.commit()
             with conn.transaction():
                 locked = conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (self.schema,)).fetchone()[0]
                 if not locked:
@@ -339,9 +404,11 @@ class PgVectorIndex(VectorIndex):
                 self._pool.close()
             self._pool = None
 
-    def _discard_pool(self) -> None:
+    def _discard_pool(self, pool) -> None:
         with self._lock:
-            pool, self._pool = self._pool, None
+            if self._pool is not pool:  # another thread already replaced it
+                return
+            self._pool = None
         if pool is not None:  # in the background: its workers may be waiting out a reconnection
             threading.Thread(target=self._close_quietly, args=(pool,), daemon=True).start()
 

@@ -19,7 +19,8 @@ def _server(data: str | Path, keep_running: bool):
         try:
             return pgserver.get_server(Path(data).absolute(), cleanup_mode=None if keep_running else "stop")
         except subprocess.CalledProcessError as exc:
-            raise RagError(f"PostgreSQL did not start in {data}: {exc}") from None
+            said = (exc.stderr or b"").decode(errors="replace").strip() if isinstance(exc.stderr, bytes) else (exc.stderr or "").strip()
+            raise RagError(f"PostgreSQL did not start in {data}: {exc}" + (f"\n{said[-800:]}" if said else "")) from None
 
 
 def _is_cluster(data: Path) -> bool:
@@ -36,9 +37,11 @@ def running(data: str | Path) -> bool:
     try:
         import psutil
 
-        return psutil.pid_exists(pid)
+        return "postgres" in psutil.Process(pid).name()  # not another process that got a stale pid
     except ImportError:  # pragma: no cover - pgserver depends on psutil
         return True
+    except Exception:  # noqa: BLE001 - no such process, or not ours to look at
+        return False
 
 
 def start(data: str | Path) -> str:

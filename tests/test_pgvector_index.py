@@ -56,6 +56,23 @@ def test_a_misspelled_url_parameter_is_one_line(pg_dsn):
         PgVectorIndex(f"{pg_dsn}{sep}colection=x").count()
 
 
+def test_reading_a_collection_never_written_creates_nothing(pg_collection):
+    import psycopg
+
+    from indexes.corrections import PgCorrectionStore
+
+    index = PgVectorIndex(pg_collection)
+    assert (index.info(), index.manifest(), index.count(), list(index.chunks())) == (None, {}, 0, [])
+    assert index.search(E.embed_query("alpha"), 3) == [] and index.lexical_search("alpha", 3) == []
+    assert PgCorrectionStore(index).list() == []
+    conninfo, schema = split_location(pg_collection)
+    with psycopg.connect(conninfo) as conn:
+        assert conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone() is None
+    write_chunks(index, E, {"a.md": chunks("a.md", "alpha")})  # the first write creates it
+    assert index.count() == 1
+    index.close()
+
+
 def test_collections_are_separate(pg_collection):
     a = PgVectorIndex(pg_collection)
     b = PgVectorIndex(pg_collection + "_other")
@@ -186,6 +203,10 @@ def test_a_role_that_may_only_read_searches_and_reads_corrections(pg_collection)
 
     written = PgCorrectionStore(owner)
     written.add(Correction("What is alpha?", "The first letter.", model="fake-hash"), E.embed_query("alpha"))
+    from indexes.errors import RagError
+
+    with pytest.raises(RagError, match="ALTER DEFAULT PRIVILEGES"):  # tables made after the grant: said, no traceback
+        store.list()
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
     assert [c.question for c in store.list()] == ["What is alpha?"]

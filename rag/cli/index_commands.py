@@ -66,8 +66,8 @@ def ingest(ctx, paths, index, source_url, allow_failures, as_json):
     except RagError as exc:
         _fail(exc, as_json)
     except KeyboardInterrupt:  # the commit is atomic: nothing of this run was written
-        click.secho("\nInterrupted: nothing of this run was written; the index is as it was. Run it again to "
-                    "ingest.", fg="yellow", err=True)
+        click.secho("\nInterrupted. An ingest commits once, at its end: unless it had got there, nothing of this "
+                    "run was written and the index is as it was. Run it again.", fg="yellow", err=True)
         sys.exit(130)
     if as_json:
         _emit(report.to_dict())
