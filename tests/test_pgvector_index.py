@@ -212,3 +212,17 @@ def test_a_role_that_may_only_read_searches_and_reads_corrections(pg_collection)
     assert [c.question for c in store.list()] == ["What is alpha?"]
     assert store.nearest(E.embed_query("alpha"), 1)[0][0].answer == "The first letter."
     reader.close(), owner.close()
+
+
+def test_a_cancelled_statement_keeps_the_pool(pg_collection):
+    from indexes.errors import IndexWriteError
+
+    index = PgVectorIndex(pg_collection)
+    write_chunks(index, E, {"a.md": chunks("a.md", "alpha")})
+    pool = index.pool
+    with pytest.raises(IndexWriteError, match="ended the statement"):
+        with index._conn() as conn:
+            conn.execute("SET statement_timeout = 10")
+            conn.execute("SELECT pg_sleep(1)")
+    assert index.pool is pool and index.count() == 1  # the server is there: no reconnecting
+    index.close()
