@@ -296,6 +296,8 @@ def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = Ingest
         report.seconds = time.perf_counter() - started
         return report
     built = built_with(options)
+    if options.source_url is None and current is not None and current.chunking.get("source_url"):
+        built["source_url"] = current.chunking["source_url"]  # the template last given, for the warning above
     changed = {f.path for f in todo_plan.changed}
     counts: dict[str, int] = {}
     hashes: dict[str, str] = {}

@@ -170,12 +170,14 @@ def test_changed_chunking_settings_process_the_files_again(docs, ray_local):
     (docs / "new.md").write_text("# New\n\nA new page.\n")
     quiet = ingest(["docs"], index, OPTIONS)  # no template: the new file gets no URL, and that is said
     assert quiet.new == 1 and quiet.no_url == 1 and next(index.chunks("docs/new.md")).url is None
-    assert ingest(["docs"], index, with_urls).rechunked == 1  # given one now: only it is redone
+    (docs / "newer.md").write_text("# Newer\n\nAnother page.\n")
+    assert ingest(["docs"], index, OPTIONS).no_url == 1  # still said: the template last given is kept
+    assert ingest(["docs"], index, with_urls).rechunked == 2  # given one now: only they are redone
     dropped = ingest(["docs"], index, IngestOptions(embedding_model="fake-hash", source_url=""))  # "": no URLs
-    assert dropped.rechunked == first.new + 1 and all(c.url is None for c in index.chunks())
+    assert dropped.rechunked == first.new + 2 and all(c.url is None for c in index.chunks())
     smaller = IngestOptions(embedding_model="fake-hash", chunking=ChunkingConfig(chunk_tokens=32, chunk_overlap=0))
     report = ingest(["docs"], index, smaller)
-    assert report.rechunked == first.new + 1 and index.count() > first.chunks_written + 1
+    assert report.rechunked == first.new + 2 and index.count() > first.chunks_written + 2
     assert index.info().chunking["chunk_tokens"] == 32
 
 
