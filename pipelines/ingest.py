@@ -84,27 +84,36 @@ def _fingerprint(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def record_hash(digest: str, options: "IngestOptions") -> str:
-    """A manifest entry's hash: the content's, then the settings its chunks were made with (the
-    chunk sizes; the URL template, empty for none), so that a change of either is seen per file."""
-    template = _fingerprint(options.source_url) if options.source_url else ""
-    return f"{digest};{_fingerprint(options.chunking.to_dict())};{template}"
+def record_hash(digest: str, options: "IngestOptions", page: str) -> str:
+    """A manifest entry's hash: the content's, then the settings its chunks were made with: the
+    chunk sizes, and the page URL its chunks got from the template ("" for none). A change of
+    either is seen per file, and a file chunked again keeps its page URL."""
+    return f"{digest};{_fingerprint(options.chunking.to_dict())};{page}"
 
 
-def _stale(record: FileRecord, options: "IngestOptions", info: IndexInfo | None) -> bool:
-    """Whether an unchanged file's chunks were made with other settings than this run's. An
-    entry written before records carried them is compared with the chunk sizes the index
-    recorded; its URL template is unknown, so only a run's own template can differ from it."""
-    parts = record.hash.split(";")
+def _recorded(record: FileRecord, info: IndexInfo | None) -> tuple[str | None, str | None]:
+    """(the chunk sizes' fingerprint, the page URL) an entry records; for an entry written
+    before entries recorded them, the sizes the index recorded, and an unknown page (None)."""
+    parts = record.hash.split(";", 2)
     if len(parts) == 3:
-        sizes, template = parts[1], parts[2]
-    else:
-        recorded = {k: v for k, v in (info.chunking if info else {}).items() if k != "source_url"}
-        sizes, template = (_fingerprint(recorded) if recorded else None), None
+        return parts[1], parts[2]
+    sizes = {k: v for k, v in (info.chunking if info else {}).items() if k != "source_url"}
+    return (_fingerprint(sizes) if sizes else None), None
+
+
+def _stale(record: FileRecord, options: "IngestOptions", info: IndexInfo | None, page: str | None) -> bool:
+    """Whether an unchanged file's chunks were made with other settings than this run's: other
+    chunk sizes, or, where this run gives a template (`page`: the page URL it makes for the
+    file), another page URL. An unknown page (an entry from before) is taken as it is."""
+    sizes, recorded_page = _recorded(record, info)
     if sizes is not None and sizes != _fingerprint(options.chunking.to_dict()):
         return True
-    wanted = _fingerprint(options.source_url) if options.source_url else ""
-    return options.source_url is not None and template is not None and template != wanted
+    return page is not None and recorded_page is not None and recorded_page != page
+
+
+def page_url(template: str | None, relpath: str) -> str:
+    """The page URL a template gives a file ("" for no template)."""
+    return source_url(template, relpath, None) or ""
 
 
 def built_with(options: "IngestOptions") -> dict[str, Any]:
@@ -163,8 +172,10 @@ def time_limit(seconds: float | None, fn, *args):
     return result["value"]
 
 
-def parse_and_chunk(path: str, abspath: str, relpath: str, options: IngestOptions) -> tuple[str, list[Chunk]]:
-    """One file to its chunks, and the hash of the bytes actually read. Raises RagError/OSError."""
+def parse_and_chunk(path: str, abspath: str, relpath: str, options: IngestOptions,
+                    page: str | None = None) -> tuple[str, list[Chunk]]:
+    """One file to its chunks, and the hash of the bytes actually read. `page`: the page URL of
+    its chunks ("" for none; None: from the template). Raises RagError/OSError."""
     with open(abspath, "rb") as fh:
         data = fh.read(int(options.max_file_mb * 2**20) + 1)
     if len(data) > options.max_file_mb * 2**20:
@@ -173,10 +184,9 @@ def parse_and_chunk(path: str, abspath: str, relpath: str, options: IngestOption
     document = time_limit(options.parse_timeout, parse, path, data, options.parser)
     embedder = load_embedder(options.embedding_model)
     chunks = chunk_document(path, document, embedder.count_tokens, embedder.max_tokens, options.chunking)
-    if options.source_url:
-        chunks = [
-            Chunk(**{**c.__dict__, "url": source_url(options.source_url, relpath, c.anchor)}) for c in chunks
-        ]
+    page = page_url(options.source_url, relpath) if page is None else page
+    if page:
+        chunks = [Chunk(**{**c.__dict__, "url": f"{page}#{c.anchor}" if c.anchor else page}) for c in chunks]
     return digest, chunks
 
 
@@ -192,9 +202,9 @@ def _parse_batch(batch: dict[str, np.ndarray], options: IngestOptions) -> dict[s
         for name in _COLUMNS:
             rows[name].append(values.get(name, ""))
 
-    for path, abspath, relpath in zip(batch["path"], batch["abspath"], batch["relpath"]):
+    for path, abspath, relpath, page in zip(batch["path"], batch["abspath"], batch["relpath"], batch["page"]):
         try:
-            digest, chunks = parse_and_chunk(str(path), str(abspath), str(relpath), options)
+            digest, chunks = parse_and_chunk(str(path), str(abspath), str(relpath), options, str(page))
             if not chunks:
                 raise RagError("no text found")
         except (RagError, OSError, ValueError, UnicodeError) as exc:
@@ -281,20 +291,27 @@ def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = Ingest
     # settings: folders that share an index may use different templates. Not a change of
     # content: corrections citing it are not flagged.
     current = index.info()
-    rechunk = {f.path for f in todo_plan.unchanged if _stale(manifest[f.path], options, current)}
+    relpaths = {f.path: _relpath(f, paths) for f in todo_plan.todo + todo_plan.unchanged}
+    given = None if options.source_url is None else {p: page_url(options.source_url, r) for p, r in relpaths.items()}
+    rechunk = {f.path for f in todo_plan.unchanged
+               if _stale(manifest[f.path], options, current, None if given is None else given[f.path])}
     if rechunk:
         report.settings_changed = {"before": current.chunking if current else {}, "now": built_with(options)}
-        outside = going | {f.path for f in todo_plan.todo} | {f.path for f in todo_plan.unchanged}
+        outside = going | relpaths.keys()
         report.elsewhere = sum(1 for p, r in manifest.items() if not r.error and p not in outside
-                               and _stale(r, options, current))
+                               and _stale(r, options, current, None))
         todo_plan.changed.extend(f for f in todo_plan.unchanged if f.path in rechunk)
         todo_plan.unchanged = [f for f in todo_plan.unchanged if f.path not in rechunk]
         report.unchanged = len(todo_plan.unchanged)
-    if options.source_url is None and current is not None and current.chunking.get("source_url") and todo_plan.todo:
-        report.no_url = len(todo_plan.todo)  # the index was last given a template; these files get no URL
     if not todo_plan.todo and not todo_plan.removed:
         report.seconds = time.perf_counter() - started
         return report
+    # The page URL of each file to process: the template's, where this run gives one; else the
+    # one its chunks had (a file chunked again or changed keeps its links), none for a new file.
+    pages = given if given is not None else {f.path: _page_of(index, manifest.get(f.path), current)
+                                             for f in todo_plan.todo}
+    if given is None and current is not None and current.chunking.get("source_url"):
+        report.no_url = sum(1 for f in todo_plan.todo if not pages[f.path])  # said: the index had a template
     built = built_with(options)
     if options.source_url is None and current is not None and current.chunking.get("source_url"):
         built["source_url"] = current.chunking["source_url"]  # the template last given, for the warning above
@@ -306,10 +323,10 @@ def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = Ingest
     with index.writer(new_info) as writer:  # lock first: a second writer fails before any work
         writer.remove_files(todo_plan.removed)
         if todo_plan.todo:
-            for batch in _run_pipeline(todo_plan.todo, paths, options):
+            for batch in _run_pipeline(todo_plan.todo, relpaths, pages, options):
                 _write_batch(writer, batch, changed, counts, hashes, failures)
                 say("write", len(counts.keys() | failures.keys()), len(todo_plan.todo))
-        writer.record_files([FileRecord(p, record_hash(hashes[p], options), n) for p, n in counts.items()])
+        writer.record_files([FileRecord(p, record_hash(hashes[p], options, pages[p]), n) for p, n in counts.items()])
         # Remember failures of new files so an unchanged bad file is not parsed again;
         # a changed file that fails keeps its previous, good version.
         writer.record_files([
@@ -356,10 +373,21 @@ def _write_batch(writer, batch, changed, counts, hashes, failures) -> None:
     writer.add_chunks(chunks, batch["vector"][good])
 
 
-def _run_pipeline(files: list[SourceFile], roots: list[str], options: IngestOptions):
+def _page_of(index: VectorIndex, record: FileRecord | None, info: IndexInfo | None) -> str:
+    """The page URL a file's chunks have now ("" for none, and for a new file)."""
+    if record is None or record.error:
+        return ""
+    page = _recorded(record, info)[1]
+    if page is None:  # an entry from before entries recorded it: ask one of its chunks
+        chunk = next(iter(index.chunks(record.path)), None)
+        page = (chunk.url or "").split("#", 1)[0] if chunk is not None else ""
+    return page
+
+
+def _run_pipeline(files: list[SourceFile], relpaths: dict[str, str], pages: dict[str, str], options: IngestOptions):
     ray = ensure_ray(options.num_cpus)
     gpus = int(ray.cluster_resources().get("GPU", 0))
-    items = [{"path": f.path, "abspath": f.abspath, "relpath": _relpath(f, roots)} for f in files]
+    items = [{"path": f.path, "abspath": f.abspath, "relpath": relpaths[f.path], "page": pages[f.path]} for f in files]
     ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 64)))
     ds = ds.map_batches(
         _parse_batch, fn_kwargs={"options": options}, batch_size=options.parse_batch_size,

@@ -173,15 +173,22 @@ def test_changed_chunking_settings_process_the_files_again(docs, ray_local):
     (docs / "newer.md").write_text("# Newer\n\nAnother page.\n")
     assert ingest(["docs"], index, OPTIONS).no_url == 1  # still said: the template last given is kept
     assert ingest(["docs"], index, with_urls).rechunked == 2  # given one now: only they are redone
-    dropped = ingest(["docs"], index, IngestOptions(embedding_model="fake-hash", source_url=""))  # "": no URLs
-    assert dropped.rechunked == first.new + 2 and all(c.url is None for c in index.chunks())
     smaller = IngestOptions(embedding_model="fake-hash", chunking=ChunkingConfig(chunk_tokens=32, chunk_overlap=0))
-    report = ingest(["docs"], index, smaller)
-    assert report.rechunked == first.new + 2 and index.count() > first.chunks_written + 2
+    report = ingest(["docs"], index, smaller)  # other chunk sizes, no template given: each file keeps its URL
+    assert report.rechunked == first.new + 2 and index.count() > first.chunks_written + 2 and not report.no_url
+    assert all(c.url and c.url.startswith("https://wombat.dev/") for c in index.chunks())
     assert index.info().chunking["chunk_tokens"] == 32
+    (docs / "notes.txt").write_text("Changed notes about wombats.\n")
+    changed = ingest(["docs"], index, smaller)  # changed content, no template: it keeps its page URL too
+    assert changed.changed == 1 and next(index.chunks("docs/notes.txt")).url == "https://wombat.dev/notes.html"
+    dropped = ingest(["docs"], index, IngestOptions(embedding_model="fake-hash", source_url="",
+                                                    chunking=smaller.chunking))  # "": no URLs
+    assert dropped.rechunked == first.new + 2 and all(c.url is None for c in index.chunks())
 
 
 def test_folders_sharing_an_index_keep_their_own_url_templates(docs, ray_local):
+    from pipelines.chunk import ChunkingConfig
+
     index = FaissIndex("idx")
     guide = IngestOptions(embedding_model="fake-hash", source_url="https://guide.dev/{path}.html")
     notes = IngestOptions(embedding_model="fake-hash", source_url="https://notes.dev/{path}.html")
@@ -190,7 +197,9 @@ def test_folders_sharing_an_index_keep_their_own_url_templates(docs, ray_local):
     assert ingest(["docs/guide"], index, guide).rechunked == 0  # the other folder's template is no change here
     first = ingest(["docs/faq.html"], index, OPTIONS)
     report = ingest(["docs/faq.html"], index, guide)
-    assert report.rechunked == 1 and report.elsewhere == 1  # notes.txt: made with another template, not redone
+    assert report.rechunked == 1 and report.elsewhere == 0  # notes.txt's own template is no business of this run
+    smaller = IngestOptions(embedding_model="fake-hash", chunking=ChunkingConfig(chunk_tokens=32, chunk_overlap=0))
+    assert ingest(["docs/guide"], index, smaller).elsewhere == 2  # other chunk sizes outside: notes.txt, faq.html
     assert next(index.chunks("docs/notes.txt")).url.startswith("https://notes.dev/") and first.new == 1
 
 

@@ -90,9 +90,8 @@ def ingest(ctx, paths, index, source_url, allow_failures, as_json):
                             "settings too; they keep them until their folders are ingested with these.",
                             fg="yellow", err=True)
         if report.no_url:
-            click.secho(f"{report.no_url} new or changed files got no URL: the index was last ingested with a "
-                        "--source-url template, and this run gave none. Run again with --source-url to give them one.",
-                        fg="yellow", err=True)
+            click.secho(f"{report.no_url} new files got no URL: the index was given a --source-url template before, "
+                        "and this run gave none. Run again with --source-url to give them one.", fg="yellow", err=True)
         if not (report.new or report.changed or report.unchanged or report.removed or report.failed
                 or report.rechunked):
             kinds = " ".join(e.lstrip(".") for e in assistant.config.extensions)
