@@ -71,9 +71,11 @@ def load_dataset(path: str | Path) -> list[Item]:
         for number, line in enumerate(lines, 1):
             if line.strip():
                 try:
-                    records.append((f"{path}:{number}", json.loads(line)))
+                    row = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
+                _item(f"{path}:{number}", row)  # the first bad line is the one reported
+                records.append((f"{path}:{number}", row))
     for where, row in records:
         items.append(_item(where, row))
     if not items:

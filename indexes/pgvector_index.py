@@ -14,7 +14,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, Iterator
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import numpy as np
 
@@ -70,7 +70,7 @@ def split_location(location: str) -> tuple[str, str]:
     collection = next((v for k, v in query if k == "collection"), "default")
     if not re.fullmatch(r"[A-Za-z0-9_]{1,40}", collection):
         raise ConfigError(f"collection {collection!r}: use 1-40 letters, digits or underscores")
-    rest = urlencode([(k, v) for k, v in query if k != "collection"])
+    rest = urlencode([(k, v) for k, v in query if k != "collection"], quote_via=quote)  # a space as %20: libpq reads + as +
     # not urlunsplit: it turns "postgresql:///db" (no host: the default socket) into "postgresql:/db"
     base = location.split("#", 1)[0].split("?", 1)[0]
     return base + (f"?{rest}" if rest else ""), f"rag_{collection.lower()}"
@@ -188,8 +188,10 @@ class PgVectorIndex(VectorIndex):
                 "may; a role that only reads needs USAGE on the schema and SELECT on its tables."
             ) from None
         except psycopg.ProgrammingError as exc:
-            if getattr(exc, "sqlstate", None) is None:  # the client refused it: a misspelled URL parameter
-                raise ConfigError(f"Cannot use the PostgreSQL URL {self._redacted()}: {exc}".strip()) from None
+            if getattr(exc, "sqlstate", None) is None:  # the client refused it: a misspelled URL parameter,
+                # whose value may be a mistyped password: the parameters' values are not shown
+                shown = self._redacted().split("?", 1)[0] + ("?..." if "?" in self.conninfo else "")
+                raise ConfigError(f"Cannot use the PostgreSQL URL {shown}: {exc}".strip()) from None
             raise RagError(f"PostgreSQL at {self._redacted()}: {exc}".strip()) from None
         # prepare_threshold=None: no server-side prepared statements, whose cached generic
         # plans would ignore the per-query SET LOCAL of hnsw.ef_search.
@@ -241,7 +243,8 @@ class PgVectorIndex(VectorIndex):
             raise PermissionDeniedError(
                 f"PostgreSQL at {self._redacted()} refused: {str(exc).strip()}. A role that only reads needs USAGE on "
                 f"the schema {self.schema} and SELECT on its tables, including those created later (ALTER DEFAULT "
-                f"PRIVILEGES IN SCHEMA {self.schema} GRANT SELECT ON TABLES TO ...; see docs/pgvector.md)."
+                f"PRIVILEGES IN SCHEMA {self.schema} GRANT SELECT ON TABLES TO ...), and INSERT on "
+                f"{self.schema}.answers to log answers (or log_answers = false); see docs/pgvector.md."
             ) from None
         except (psycopg.OperationalError, PoolTimeout) as exc:
             lost = isinstance(exc, PoolTimeout) or _connection_lost(exc)

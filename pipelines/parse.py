@@ -7,6 +7,7 @@ reason a user can act on; the pipeline records it and goes on with the other fil
 from __future__ import annotations
 
 import codecs
+import html
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -97,15 +98,24 @@ _HTML_HIDDEN = re.compile(r"<!--|<(script|style)\b[^>]*>", re.IGNORECASE)
 
 
 def _without_html(line: str) -> str:
-    """The line without HTML tags outside inline code spans; its words kept."""
-    if "<" not in line:
+    """The line without HTML tags, and with HTML entities (`&amp;`, `&lt;`) as the characters
+    they stand for, outside inline code spans; its words kept."""
+    if "<" not in line and "&" not in line:
         return line
+
+    def text(part: str) -> str:
+        part = _HTML_TAG.sub(" ", part)
+        return html.unescape(part) if "&" in part else part
+
     parts, last = [], 0
     for code in _CODE_SPAN.finditer(line):
-        parts += [_HTML_TAG.sub(" ", line[last:code.start()]), code.group(0)]
+        parts += [text(line[last:code.start()]), code.group(0)]
         last = code.end()
-    out = "".join(parts) + _HTML_TAG.sub(" ", line[last:])
-    return line if out == line else re.sub(r"[ \t]{2,}", " ", out).strip()
+    out = "".join(parts) + text(line[last:])
+    if out == line:
+        return line
+    indent = line[: len(line) - len(line.lstrip())]  # a nested list item keeps its place
+    return indent + re.sub(r"[ \t]{2,}", " ", out[len(indent):]).strip()
 
 
 def _html_comments_and_scripts(lines: list[str]) -> list[str]:

@@ -40,6 +40,9 @@ def test_load_dataset_reports_bad_lines(tmp_path):
         with pytest.raises(ValueError) as caught:
             load_dataset(bad)
         assert says in str(caught.value)
+    bad.write_text('{"question": "q", "source": "a"}\n{"question": 42, "source": "a"}\n\nnot json\n')
+    with pytest.raises(ValueError, match="bad.jsonl:2: 'question'"):  # the first bad line, not the first unparsable
+        load_dataset(bad)
     from rag.corrections import is_pair_file
 
     array = tmp_path / "array.json"  # one JSON array of questions is a question set, not pairs

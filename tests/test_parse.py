@@ -32,6 +32,8 @@ def test_raw_html_in_markdown_keeps_its_words_not_its_tags():
     for gone in ("<b>", "<td", "a note", "alert", "color: red", "<table"):
         assert gone not in body
     assert "<div>kept in a fence</div>\n<!-- kept -->" in body
+    [(_, _, body)] = sections("b.md", "# T\n<p>Fish &amp; chips &lt;X&gt;</p> and `a &amp; b`\n  - nested &amp; kept\n")
+    assert body == "Fish & chips <X> and `a &amp; b`\n  - nested & kept"
     page = sections("saved.md", "<!DOCTYPE html>\n<html><head><title>Saved page</title></head>\n<body><p>Hello</p></body></html>\n")
     assert "<" not in " ".join(s[2] for s in page) and "Hello" in page[-1][2]
 

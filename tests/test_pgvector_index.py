@@ -28,6 +28,9 @@ def test_location_keeps_libpq_parameters_and_picks_the_collection():
     assert split_location("postgresql://h/db")[1] == "rag_default"
     with pytest.raises(Exception, match="collection"):
         split_location("postgresql://h/db?collection=a;drop")
+    # a space in a parameter stays %20 (libpq reads "+" as a plus sign)
+    assert split_location("postgresql://h/db?options=-c%20statement_timeout%3D1234")[0] == \
+        "postgresql://h/db?options=-c%20statement_timeout%3D1234"
     # no host: libpq's default socket ("postgresql:///db"), kept as written
     assert split_location("postgresql:///db?host=/s&collection=x") == ("postgresql:///db?host=%2Fs", "rag_x")
 
@@ -54,6 +57,9 @@ def test_a_misspelled_url_parameter_is_one_line(pg_dsn):
     sep = "&" if "?" in pg_dsn else "?"
     with pytest.raises(ConfigError, match="colection"):
         PgVectorIndex(f"{pg_dsn}{sep}colection=x").count()
+    with pytest.raises(ConfigError) as caught:  # a mistyped password parameter: its value is not shown
+        PgVectorIndex(f"{pg_dsn}{sep}pasword=S3cretTYPO").count()
+    assert "pasword" in str(caught.value) and "S3cretTYPO" not in str(caught.value)
 
 
 def test_reading_a_collection_never_written_creates_nothing(pg_collection):
