@@ -550,7 +550,7 @@ def test_an_import_refuses_a_time_from_the_future_by_its_line_and_runs_again_onc
     assert [c.id for c in assistant.corrections.list()] == [good.id]  # the lines before it are in
     fixed = lines[1].replace("2999-01-01T00:00:00Z", "2026-11-02T10:00:00Z")
     result = CliRunner().invoke(cli, run, input=lines[0] + "\n" + fixed + "\n")
-    assert result.exit_code == 0 and "Imported 1 corrections; 1 already there." in result.output
+    assert result.exit_code == 0 and "Imported 1 correction; 1 already there or settled." in result.output
     assert {c.id: c.created_at for c in assistant.corrections.list()} == {
         good.id: "2026-11-01T10:00:00.000000+00:00", ahead.id: "2026-11-02T10:00:00.000000+00:00"}
 
@@ -587,7 +587,7 @@ def test_an_import_refuses_what_correct_would_refuse_by_its_line(assistant, tmp_
                                           "sources": ["docs/a.md"]}),
              json.dumps({"question": "is wombat free", "answer": "", "same_as": "c1"})]
     result = CliRunner().invoke(cli, run, input="\n".join(lines) + "\n")
-    assert result.exit_code == 0 and "Imported 2 corrections; 1 already there." in result.output, result.output
+    assert result.exit_code == 0 and "Imported 2 corrections; 1 already there or settled." in result.output, result.output
     removed = next(c for c in assistant.corrections.list() if c.sources)
     assert (removed.question, removed.sources) == ("how do I remove wombat", ["docs/a.md"])
     # a line without an id is there already when its question, answer and link are (its id
@@ -1442,3 +1442,6 @@ def test_an_imported_asker_link_is_reviewed_by_its_question(assistant, tmp_path,
     assert f"rag correct --question '{asked.question}' --same-as {c.id}" in shown.output, shown.output
     result = CliRunner().invoke(cli, ["corrections", "review", "--index", str(tmp_path / "other")], input="y\n")
     assert result.exit_code == 0 and "Linked 1 same as" in result.output, result.output
+    again = CliRunner().invoke(cli, ["corrections", "import", str(exported), "--index", str(tmp_path / "other")])
+    assert again.exit_code == 0 and "already there or settled" in again.output  # the reviewer's yes settled it
+    assert not [x for x in other.corrections.list(include_inactive=True) if x.unreviewed]

@@ -479,7 +479,8 @@ def corrections_pairs(ctx, file, index):
 def corrections_import(ctx, file, index, as_json):
     """Add corrections from JSONL (as written by export); their questions are embedded again.
     What is already there (the same id, or for a line without one the same question, answer
-    and link) is skipped, so an import can run again. Linked questions are added after the
+    and link) is skipped, so an import can run again; so is an asker's link of a question a
+    reviewer has linked since. Linked questions are added after the
     corrections; one whose correction is neither in the index nor in FILE is skipped. A line
     that is not a correction stops the import, with its number; the corrections before it
     are in."""
@@ -516,10 +517,15 @@ def corrections_import(ctx, file, index, as_json):
                 links.append((c, "id" in data))
                 continue
             add(c, "id" in data)
+        # a reviewer's link of a question settles it: an asker's link of it, exported before, stays out
+        decided = {(question_key(x.question), x.linked_to) for x in store.list(include_inactive=True)
+                   if x.linked_to and not x.unreviewed}
         for c, has_id in links:
             target = store.get(c.linked_to)
             if target is None or target.linked_to:
                 skipped.append(c.id)
+            elif c.unreviewed and (question_key(c.question), c.linked_to) in decided:
+                present += 1
             else:
                 add(c, has_id)
         empty = assistant.index.info() is None
@@ -533,7 +539,8 @@ def corrections_import(ctx, file, index, as_json):
     if as_json:
         _emit({"imported": len(added), "already_there": present, **({"skipped_links": skipped} if skipped else {})})
         return
-    click.echo(f"Imported {len(added)} corrections" + (f"; {present} already there" if present else "") + ".")
+    click.echo(f"Imported {len(added)} correction{'' if len(added) == 1 else 's'}"
+               + (f"; {present} already there or settled" if present else "") + ".")
     if skipped:
         click.echo(f"Skipped {len(skipped)} linked questions whose correction is missing: {', '.join(skipped)}", err=True)
     if empty:
