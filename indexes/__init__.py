@@ -37,9 +37,10 @@ def is_database(location: str) -> bool:
 
 def check_location(location: str) -> None:
     """Refuse a location that looks like a URL but not a PostgreSQL one ("postgresq://...",
-    "postgresql:/...", "s3://..."): taken for a directory, a typo would build a local index in
+    "postgresql:/...", "postgresql//...", "s3://..."): taken for a directory, a typo would build a local index in
     a folder named after the URL, password and all."""
-    if not is_database(location) and re.match(r"[A-Za-z][A-Za-z0-9+.-]+:/", location):
+    if not is_database(location) and (re.match(r"[A-Za-z][A-Za-z0-9+.-]+:/", location)
+                                      or re.match(r"postgres(ql)?:?/+", location, re.IGNORECASE)):
         raise ConfigError(f"{mask_password(location)} is not an index location: give a directory (FAISS) "
                           "or a postgresql:// URL (pgvector)")
 

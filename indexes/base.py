@@ -37,7 +37,7 @@ def mask_password(url: str) -> str:
     """`url` with the password in it, if any, as *** (never print or log a secret): in the
     authority (`user:pw@`, after one or two slashes) or as a `password=` (or `sslpassword=`)
     parameter."""
-    url = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*:/{1,2}[^:@/?#]*):[^@/?#]*@", r"\1:***@", url)
+    url = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*:?/{1,2}[^:@/?#]*):[^@/?#]*@", r"\1:***@", url)  # ":" may be mistyped away
     return re.sub(r"([?&](?:ssl)?password=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)
 
 

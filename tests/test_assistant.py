@@ -252,3 +252,14 @@ def test_rag_ingest_interrupted_says_nothing_was_written(index, monkeypatch):
     monkeypatch.setattr(Assistant, "ingest", interrupted)
     result = CliRunner().invoke(cli, ["ingest", str(index.directory), "--index", str(index.directory)])
     assert result.exit_code == 130 and "unless it had got there, nothing of this run was written" in result.output
+
+
+def test_the_summary_line_names_the_stages_that_ran(capsys):
+    from rag.cli.common import print_answer
+    from rag.types import Usage
+
+    verbatim = Answer(id="a1", question="q", text="By hand.", sources=[], retrieved=[], usage=Usage(0, 0),
+                      latency_ms={"embed": 4.2, "corrections": 1.0, "total": 6.0}, model="human-correction")
+    print_answer(verbatim)
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == "human-correction · 0+0 tokens · embed 4 ms, total 6 ms · answer id a1"

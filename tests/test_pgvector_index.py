@@ -40,7 +40,8 @@ def test_a_location_that_looks_like_a_url_but_not_postgresql_is_refused(tmp_path
     from indexes.base import mask_password
 
     monkeypatch.chdir(tmp_path)
-    for typo in ("postgresq://u:s3cret@db:5432/rag", "postgresql:/u:s3cret@db/rag", "s3://bucket/idx"):
+    for typo in ("postgresq://u:s3cret@db:5432/rag", "postgresql:/u:s3cret@db/rag", "s3://bucket/idx",
+                 "postgresql//u:s3cret@db/rag", "Postgres:/db"):
         with pytest.raises(ConfigError, match="not an index location") as caught:
             open_index(typo)
         assert "s3cret" not in str(caught.value)

@@ -143,7 +143,7 @@ def print_answer(answer, streamed: bool = False) -> None:
     sys.stdout.flush()
     click.secho(
         f"{answer.model} · {answer.usage.prompt_tokens}+{answer.usage.completion_tokens} tokens · "
-        f"embed {lat.get('embed', 0):.0f} ms, retrieve {lat.get('retrieve', 0):.0f} ms, llm {lat.get('llm', 0):.0f} ms, "
-        f"total {lat.get('total', 0):.0f} ms · answer id {answer.id}",
+        + ", ".join(f"{stage} {lat[stage]:.0f} ms" for stage in ("embed", "retrieve", "llm", "total") if stage in lat)
+        + f" · answer id {answer.id}",
         dim=True, err=True,
     )
