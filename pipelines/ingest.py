@@ -291,6 +291,8 @@ def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = Ingest
     # settings: folders that share an index may use different templates. Not a change of
     # content: corrections citing it are not flagged.
     current = index.info()
+    upgraded = _upgraded(index, manifest, current)  # entries of an earlier release, read as this one's
+    manifest = {**manifest, **upgraded}
     relpaths = {f.path: _relpath(f, paths) for f in todo_plan.todo + todo_plan.unchanged}
     given = None if options.source_url is None else {p: page_url(options.source_url, r) for p, r in relpaths.items()}
     rechunk = {f.path for f in todo_plan.unchanged
@@ -303,15 +305,12 @@ def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = Ingest
         todo_plan.changed.extend(f for f in todo_plan.unchanged if f.path in rechunk)
         todo_plan.unchanged = [f for f in todo_plan.unchanged if f.path not in rechunk]
         report.unchanged = len(todo_plan.unchanged)
-    if not todo_plan.todo and not todo_plan.removed:
+    if not todo_plan.todo and not todo_plan.removed and not upgraded:
         report.seconds = time.perf_counter() - started
         return report
     # The page URL of each file to process: the template's, where this run gives one; else the
     # one its chunks had (a file chunked again or changed keeps its links), none for a new file.
-    pages = given if given is not None else {f.path: _page_of(index, manifest.get(f.path), current)
-                                             for f in todo_plan.todo}
-    if given is None and current is not None and current.chunking.get("source_url"):
-        report.no_url = sum(1 for f in todo_plan.todo if not pages[f.path])  # said: the index had a template
+    pages = given if given is not None else {f.path: _page_of(manifest.get(f.path), current) for f in todo_plan.todo}
     built = built_with(options)
     if options.source_url is None and current is not None and current.chunking.get("source_url"):
         built["source_url"] = current.chunking["source_url"]  # the template last given, for the warning above
@@ -327,6 +326,7 @@ def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = Ingest
                 _write_batch(writer, batch, changed, counts, hashes, failures)
                 say("write", len(counts.keys() | failures.keys()), len(todo_plan.todo))
         writer.record_files([FileRecord(p, record_hash(hashes[p], options, pages[p]), n) for p, n in counts.items()])
+        writer.record_files([r for p, r in upgraded.items() if p not in counts and p not in going])
         # Remember failures of new files so an unchanged bad file is not parsed again;
         # a changed file that fails keeps its previous, good version.
         writer.record_files([
@@ -343,6 +343,8 @@ def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = Ingest
         else:
             report.new += 1
     report.chunks_written = sum(counts.values())
+    if given is None and current is not None and current.chunking.get("source_url"):  # said: the index had a template
+        report.no_url = sum(1 for f in todo_plan.new if not pages[f.path] and f.path not in failures)
     report.changed_paths = sorted({f.path for f in todo_plan.changed if f.path not in failures and f.path not in rechunk}
                                   | set(todo_plan.removed))
     report.seconds = time.perf_counter() - started
@@ -373,15 +375,29 @@ def _write_batch(writer, batch, changed, counts, hashes, failures) -> None:
     writer.add_chunks(chunks, batch["vector"][good])
 
 
-def _page_of(index: VectorIndex, record: FileRecord | None, info: IndexInfo | None) -> str:
+def page_of(chunk: Chunk | None) -> str:
+    """The page URL of a chunk: its URL without its own anchor ("" for none). Only the
+    anchor goes: a hash-routed page ("https://x/#/docs/a") keeps its "#"."""
+    url = (chunk.url or "") if chunk is not None else ""
+    if chunk is not None and chunk.anchor and url.endswith(f"#{chunk.anchor}"):
+        return url[: -len(chunk.anchor) - 1]
+    return url
+
+
+def _page_of(record: FileRecord | None, info: IndexInfo | None) -> str:
     """The page URL a file's chunks have now ("" for none, and for a new file)."""
     if record is None or record.error:
         return ""
-    page = _recorded(record, info)[1]
-    if page is None:  # an entry from before entries recorded it: ask one of its chunks
-        chunk = next(iter(index.chunks(record.path)), None)
-        page = (chunk.url or "").split("#", 1)[0] if chunk is not None else ""
-    return page
+    return _recorded(record, info)[1] or ""
+
+
+def _upgraded(index: VectorIndex, manifest: dict[str, FileRecord], info: IndexInfo | None) -> dict[str, FileRecord]:
+    """The entries written before entries recorded their settings, as this release writes
+    them: the chunk sizes the index recorded, and the page URL one of their chunks has (one
+    read each, once: the next write stores them)."""
+    sizes = _fingerprint({k: v for k, v in (info.chunking if info else {}).items() if k != "source_url"})
+    return {path: FileRecord(path, f"{r.hash};{sizes};{page_of(next(iter(index.chunks(path)), None))}", r.chunks)
+            for path, r in manifest.items() if not r.error and ";" not in r.hash}
 
 
 def _run_pipeline(files: list[SourceFile], relpaths: dict[str, str], pages: dict[str, str], options: IngestOptions):

@@ -203,20 +203,27 @@ def test_folders_sharing_an_index_keep_their_own_url_templates(docs, ray_local):
     assert next(index.chunks("docs/notes.txt")).url.startswith("https://notes.dev/") and first.new == 1
 
 
-def test_an_entry_from_an_earlier_release_is_not_redone_for_a_template(docs, ray_local):
-    """Entries written before files recorded their settings: the index's chunk sizes decide,
-    and their URL template is unknown, so giving one again after an upgrade redoes nothing."""
+def test_entries_from_an_earlier_release_are_read_as_this_ones(docs, ray_local):
+    """Entries written before files recorded their settings hold the content's hash alone:
+    the first run reads them with the chunk sizes the index recorded and the page URL of one
+    of their chunks, and stores that, so later runs judge them like any other."""
     from indexes import FileRecord
+    from pipelines.chunk import ChunkingConfig
 
     index = FaissIndex("idx")
-    with_urls = IngestOptions(embedding_model="fake-hash", source_url="https://wombat.dev/{path}.html")
-    ingest(["docs"], index, with_urls)
+    with_urls = IngestOptions(embedding_model="fake-hash", source_url="https://wombat.dev/#/{path}")
+    ingest(["docs/guide"], index, with_urls)
+    ingest(["docs/faq.html"], index, OPTIONS)
     old = {p: FileRecord(p, r.hash.split(";")[0], r.chunks) for p, r in index.manifest().items()}
     with index.writer(index.info()) as writer:
         writer.record_files(list(old.values()))
-    assert all(";" not in r.hash for r in index.manifest().values())
-    assert ingest(["docs"], index, with_urls).rechunked == 0
-    from pipelines.chunk import ChunkingConfig
-
+    again = ingest(["docs/guide"], index, with_urls)  # the same template: nothing to redo, entries stored
+    assert again.rechunked == 0 and all(r.hash.count(";") == 2 for r in index.manifest().values())
     smaller = IngestOptions(embedding_model="fake-hash", chunking=ChunkingConfig(chunk_tokens=32, chunk_overlap=0))
-    assert ingest(["docs"], index, smaller).rechunked == len(old)
+    report = ingest(["docs/guide"], index, smaller)  # no template: each keeps its page, "#/" and all
+    assert report.rechunked == 2 and report.elsewhere == 1
+    assert next(index.chunks("docs/guide/install.md")).url.startswith("https://wombat.dev/#/install")
+    assert ingest(["docs/faq.html"], index, smaller).rechunked == 1  # its entry kept the sizes it was made with
+    dropped = ingest(["docs/guide"], index, IngestOptions(embedding_model="fake-hash", source_url="",
+                                                          chunking=smaller.chunking))
+    assert dropped.rechunked == 2 and all(c.url is None for c in index.chunks("docs/guide/install.md"))

@@ -21,7 +21,7 @@ from indexes.types import Chunk, FileRecord, IndexInfo
 from pipelines.chunk import chunk_document, embed_text
 from pipelines.discover import Failure, content_of
 from pipelines.embed import Embedder, canonical_name
-from pipelines.ingest import IngestOptions, IngestReport
+from pipelines.ingest import IngestOptions, IngestReport, page_of, record_hash
 from pipelines.parse import PARSERS, Document, parse_text
 
 if TYPE_CHECKING:
@@ -71,7 +71,8 @@ def ingest_texts(documents: Iterable[TextDocument], assistant: Assistant) -> Ing
             report.changed_paths.append(path)
         else:
             report.new += 1
-        todo.append((FileRecord(path, digest, len(chunks)), chunks))
+        page = page_of(chunks[0]) if chunks else ""
+        todo.append((FileRecord(path, record_hash(digest, options, page), len(chunks)), chunks))
 
     if todo:
         from rag import __version__
