@@ -39,11 +39,11 @@ def _item(where: str, row) -> Item:
     expected = 'expected {"question": text, "source": path or URL[#anchor], "reference_answer": optional text}'
     if not isinstance(row, dict):
         raise ValueError(f"{where}: {expected}, not {type(row).__name__}")
-    for field in ("question", "source"):
-        if field not in row:
-            raise ValueError(f"{where}: no {field!r}; {expected}")
-        if not isinstance(row[field], str) or not row[field].strip():
-            raise ValueError(f"{where}: {field!r} must be non-blank text, not {json.dumps(row[field])}")
+    for name in ("question", "source"):
+        if name not in row:
+            raise ValueError(f"{where}: no {name!r}; {expected}")
+        if not isinstance(row[name], str) or not row[name].strip():
+            raise ValueError(f"{where}: {name!r} must be non-blank text, not {json.dumps(row[name])}")
     reference = row.get("reference_answer")
     if reference is not None and not isinstance(reference, str):
         raise ValueError(f"{where}: 'reference_answer' must be text, not {json.dumps(reference)}")
@@ -65,19 +65,15 @@ def load_dataset(path: str | Path) -> list[Item]:
             rows = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}: not JSON ({exc})") from None
-        records = [(f"{path}: item {n}", row) for n, row in enumerate(rows if isinstance(rows, list) else [rows], 1)]
+        items = [_item(f"{path}: item {n}", row) for n, row in enumerate(rows if isinstance(rows, list) else [rows], 1)]
     else:
-        records = []
-        for number, line in enumerate(lines, 1):
+        for number, line in enumerate(lines, 1):  # line by line: the first bad line is the one reported
             if line.strip():
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
-                _item(f"{path}:{number}", row)  # the first bad line is the one reported
-                records.append((f"{path}:{number}", row))
-    for where, row in records:
-        items.append(_item(where, row))
+                items.append(_item(f"{path}:{number}", row))
     if not items:
         raise ValueError(f"{path} holds no questions")
     return items

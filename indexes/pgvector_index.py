@@ -7,6 +7,7 @@ several indexes in one database; each collection is its own schema `rag_NAME`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -127,8 +128,6 @@ def _unwritten(default):
     """For a read: a collection that was never written (no schema or tables yet) reads as
     `default()`, and nothing is created."""
     def wrap(method):
-        import functools
-
         @functools.wraps(method)
         def read(self, *args, **kwargs):
             import psycopg

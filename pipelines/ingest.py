@@ -62,7 +62,7 @@ class IngestReport:
     rechunked: int = 0  # unchanged files processed again: their chunks were made with other settings
     settings_changed: dict[str, Any] | None = None  # {"before": ..., "now": ...} when they were
     elsewhere: int = 0  # indexed files outside the paths given made with other settings: they keep them
-    no_url: int = 0  # new or changed files given no URL although the index was last given a template
+    no_url: int = 0  # new files given no URL although the index was given a template before
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,29 +91,25 @@ def record_hash(digest: str, options: "IngestOptions", page: str) -> str:
     return f"{digest};{_fingerprint(options.chunking.to_dict())};{page}"
 
 
-def _recorded(record: FileRecord, info: IndexInfo | None) -> tuple[str | None, str | None]:
-    """(the chunk sizes' fingerprint, the page URL) an entry records; for an entry written
-    before entries recorded them, the sizes the index recorded, and an unknown page (None)."""
-    parts = record.hash.split(";", 2)
-    if len(parts) == 3:
-        return parts[1], parts[2]
-    sizes = {k: v for k, v in (info.chunking if info else {}).items() if k != "source_url"}
-    return (_fingerprint(sizes) if sizes else None), None
+def _recorded(record: FileRecord) -> tuple[str, str]:
+    """(the chunk sizes' fingerprint, the page URL) an entry records (`_upgraded` has read the
+    entries of an earlier release as this release writes them)."""
+    _, sizes, page = record.hash.split(";", 2)
+    return sizes, page
 
 
-def _stale(record: FileRecord, options: "IngestOptions", info: IndexInfo | None, page: str | None) -> bool:
+def _stale(record: FileRecord, options: "IngestOptions", page: str | None) -> bool:
     """Whether an unchanged file's chunks were made with other settings than this run's: other
     chunk sizes, or, where this run gives a template (`page`: the page URL it makes for the
-    file), another page URL. An unknown page (an entry from before) is taken as it is."""
-    sizes, recorded_page = _recorded(record, info)
-    if sizes is not None and sizes != _fingerprint(options.chunking.to_dict()):
-        return True
-    return page is not None and recorded_page is not None and recorded_page != page
+    file), another page URL."""
+    sizes, recorded_page = _recorded(record)
+    return sizes != _fingerprint(options.chunking.to_dict()) or (page is not None and recorded_page != page)
 
 
 def page_url(template: str | None, relpath: str) -> str:
-    """The page URL a template gives a file ("" for no template)."""
-    return source_url(template, relpath, None) or ""
+    """The page URL a template gives a file ("" for no template): `{path}` is the file's path
+    relative to the ingest root, without its extension. A chunk's URL adds its anchor."""
+    return template.replace("{path}", str(PurePath(relpath).with_suffix(""))) if template else ""
 
 
 def built_with(options: "IngestOptions") -> dict[str, Any]:
@@ -123,14 +119,6 @@ def built_with(options: "IngestOptions") -> dict[str, Any]:
     if options.source_url:
         built["source_url"] = options.source_url
     return built
-
-
-def source_url(template: str | None, relpath: str, anchor: str | None) -> str | None:
-    """`{path}` is the file's path relative to the ingest root, without its extension."""
-    if not template:
-        return None
-    url = template.replace("{path}", str(PurePath(relpath).with_suffix("")))
-    return f"{url}#{anchor}" if anchor else url
 
 
 class ParseTimeout(RagError):
@@ -172,10 +160,9 @@ def time_limit(seconds: float | None, fn, *args):
     return result["value"]
 
 
-def parse_and_chunk(path: str, abspath: str, relpath: str, options: IngestOptions,
-                    page: str | None = None) -> tuple[str, list[Chunk]]:
+def parse_and_chunk(path: str, abspath: str, options: IngestOptions, page: str) -> tuple[str, list[Chunk]]:
     """One file to its chunks, and the hash of the bytes actually read. `page`: the page URL of
-    its chunks ("" for none; None: from the template). Raises RagError/OSError."""
+    its chunks ("" for none). Raises RagError/OSError."""
     with open(abspath, "rb") as fh:
         data = fh.read(int(options.max_file_mb * 2**20) + 1)
     if len(data) > options.max_file_mb * 2**20:
@@ -184,7 +171,6 @@ def parse_and_chunk(path: str, abspath: str, relpath: str, options: IngestOption
     document = time_limit(options.parse_timeout, parse, path, data, options.parser)
     embedder = load_embedder(options.embedding_model)
     chunks = chunk_document(path, document, embedder.count_tokens, embedder.max_tokens, options.chunking)
-    page = page_url(options.source_url, relpath) if page is None else page
     if page:
         chunks = [Chunk(**{**c.__dict__, "url": f"{page}#{c.anchor}" if c.anchor else page}) for c in chunks]
     return digest, chunks
@@ -202,9 +188,9 @@ def _parse_batch(batch: dict[str, np.ndarray], options: IngestOptions) -> dict[s
         for name in _COLUMNS:
             rows[name].append(values.get(name, ""))
 
-    for path, abspath, relpath, page in zip(batch["path"], batch["abspath"], batch["relpath"], batch["page"]):
+    for path, abspath, page in zip(batch["path"], batch["abspath"], batch["page"]):
         try:
-            digest, chunks = parse_and_chunk(str(path), str(abspath), str(relpath), options, str(page))
+            digest, chunks = parse_and_chunk(str(path), str(abspath), options, str(page))
             if not chunks:
                 raise RagError("no text found")
         except (RagError, OSError, ValueError, UnicodeError) as exc:
@@ -296,12 +282,12 @@ def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = Ingest
     relpaths = {f.path: _relpath(f, paths) for f in todo_plan.todo + todo_plan.unchanged}
     given = None if options.source_url is None else {p: page_url(options.source_url, r) for p, r in relpaths.items()}
     rechunk = {f.path for f in todo_plan.unchanged
-               if _stale(manifest[f.path], options, current, None if given is None else given[f.path])}
+               if _stale(manifest[f.path], options, None if given is None else given[f.path])}
     if rechunk:
         report.settings_changed = {"before": current.chunking if current else {}, "now": built_with(options)}
         outside = going | relpaths.keys()
         report.elsewhere = sum(1 for p, r in manifest.items() if not r.error and p not in outside
-                               and _stale(r, options, current, None))
+                               and _stale(r, options, None))
         todo_plan.changed.extend(f for f in todo_plan.unchanged if f.path in rechunk)
         todo_plan.unchanged = [f for f in todo_plan.unchanged if f.path not in rechunk]
         report.unchanged = len(todo_plan.unchanged)
@@ -310,7 +296,7 @@ def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = Ingest
         return report
     # The page URL of each file to process: the template's, where this run gives one; else the
     # one its chunks had (a file chunked again or changed keeps its links), none for a new file.
-    pages = given if given is not None else {f.path: _page_of(manifest.get(f.path), current) for f in todo_plan.todo}
+    pages = given if given is not None else {f.path: _page_of(manifest.get(f.path)) for f in todo_plan.todo}
     built = built_with(options)
     if options.source_url is None and current is not None and current.chunking.get("source_url"):
         built["source_url"] = current.chunking["source_url"]  # the template last given, for the warning above
@@ -322,7 +308,7 @@ def ingest(paths: list[str], index: VectorIndex, options: IngestOptions = Ingest
     with index.writer(new_info) as writer:  # lock first: a second writer fails before any work
         writer.remove_files(todo_plan.removed)
         if todo_plan.todo:
-            for batch in _run_pipeline(todo_plan.todo, relpaths, pages, options):
+            for batch in _run_pipeline(todo_plan.todo, pages, options):
                 _write_batch(writer, batch, changed, counts, hashes, failures)
                 say("write", len(counts.keys() | failures.keys()), len(todo_plan.todo))
         writer.record_files([FileRecord(p, record_hash(hashes[p], options, pages[p]), n) for p, n in counts.items()])
@@ -384,11 +370,9 @@ def page_of(chunk: Chunk | None) -> str:
     return url
 
 
-def _page_of(record: FileRecord | None, info: IndexInfo | None) -> str:
+def _page_of(record: FileRecord | None) -> str:
     """The page URL a file's chunks have now ("" for none, and for a new file)."""
-    if record is None or record.error:
-        return ""
-    return _recorded(record, info)[1] or ""
+    return "" if record is None or record.error else _recorded(record)[1]
 
 
 def _upgraded(index: VectorIndex, manifest: dict[str, FileRecord], info: IndexInfo | None) -> dict[str, FileRecord]:
@@ -400,10 +384,10 @@ def _upgraded(index: VectorIndex, manifest: dict[str, FileRecord], info: IndexIn
             for path, r in manifest.items() if not r.error and ";" not in r.hash}
 
 
-def _run_pipeline(files: list[SourceFile], relpaths: dict[str, str], pages: dict[str, str], options: IngestOptions):
+def _run_pipeline(files: list[SourceFile], pages: dict[str, str], options: IngestOptions):
     ray = ensure_ray(options.num_cpus)
     gpus = int(ray.cluster_resources().get("GPU", 0))
-    items = [{"path": f.path, "abspath": f.abspath, "relpath": relpaths[f.path], "page": pages[f.path]} for f in files]
+    items = [{"path": f.path, "abspath": f.abspath, "page": pages[f.path]} for f in files]
     ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 64)))
     ds = ds.map_batches(
         _parse_batch, fn_kwargs={"options": options}, batch_size=options.parse_batch_size,

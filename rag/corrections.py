@@ -843,6 +843,7 @@ def _records(path: Path):
 
 
 def _shape_or_none(record: Any) -> str | None:
+    """The record's shape, None for none, "ambiguous" for two at once."""
     try:
         return _shape(record)
     except ValueError:
@@ -850,9 +851,9 @@ def _shape_or_none(record: Any) -> str | None:
 
 
 def is_pair_file(path: str | Path) -> bool:
-    """Whether the file holds labelled question pairs rather than a question set: a CSV, TSV or
-    JSON array (a question set is JSON Lines), or JSON Lines whose first record has the fields
-    of a shape of PAIRS_HELP (its values are for `load_pairs` to check)."""
+    """Whether the file holds labelled question pairs rather than a question set: a CSV or TSV,
+    a JSON array unless its first record is a question with a source, or JSON Lines whose first
+    record has the fields of a shape of PAIRS_HELP (its values are for `load_pairs` to check)."""
     path = Path(path)
     try:
         with open(path, encoding="utf-8-sig") as fh:
@@ -872,10 +873,7 @@ def is_pair_file(path: str | Path) -> bool:
         record = json.loads(first)
     except ValueError:
         return False
-    try:
-        return _shape(record) is not None
-    except ValueError:  # a record of two shapes at once: load_pairs says so
-        return True
+    return _shape_or_none(record) is not None  # two shapes at once counts: load_pairs says what is wrong
 
 
 def load_pairs(path: str | Path) -> list[dict]:
